@@ -1,0 +1,169 @@
+"""The backward pass: one topological order, one loop, one hook.
+
+Reverse mode in four lines: walk the graph from the output back to the inputs; at each node
+multiply the gradient arriving from above (the upstream gradient) by the node's local
+derivative (its VJP); send the product to each input; and *add* it to whatever that input
+has already received, because a value used by several consumers gets the sum over paths.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import operator
+from typing import Any, Callable, Iterable
+
+from .tensor import Tensor, _GradMode, _wrap
+
+
+class Step:
+    """One VJP application, as passed to an `on_step` hook.
+
+    Attributes:
+        node: the tensor whose gradient is being pushed back.
+        index: which input of `node.prim` receives it.
+        input: that input tensor.
+        local: the local derivative as a formula, from the registry (`"cos(x)"`).
+        upstream: the gradient arriving at `node` (d output / d node).
+        contribution: what this step sends to `input` (upstream times local derivative).
+        total: the input's running total after this contribution was added.
+        shared: True when the input had already received a contribution (sum over paths).
+    """
+
+    __slots__ = ("node", "index", "input", "local", "upstream", "contribution", "total",
+                 "shared")
+
+    def __init__(self, node, index, input, local, upstream, contribution, total, shared):
+        self.node = node
+        self.index = index
+        self.input = input
+        self.local = local
+        self.upstream = upstream
+        self.contribution = contribution
+        self.total = total
+        self.shared = shared
+
+    def __repr__(self) -> str:
+        return (f"Step({self.node.op} input {self.index}: upstream={self.upstream!r} "
+                f"x [{self.local}] -> {self.contribution!r}, total={self.total!r})")
+
+
+def topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
+    """Every tensor that requires grad and feeds `roots`, each after all of its inputs.
+
+    Two steps, both without recursion (a recursive search needs one Python frame per node
+    along the longest path and stops near 1,000 frames, yet a 10^6-node chain is an ordinary
+    graph): collect the graph with an explicit stack, then sort it by creation number. A
+    tensor's inputs always exist before it does, so creation order is a topological order.
+    """
+    stamp = next(_walks)
+    nodes: list[Tensor] = []
+    stack = []
+    for root in roots:
+        if root.requires_grad and root.visit != stamp:
+            root.visit = stamp
+            stack.append(root)
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for parent in node.inputs:
+            if type(parent) is Tensor and parent.requires_grad and parent.visit != stamp:
+                parent.visit = stamp
+                stack.append(parent)
+    nodes.sort(key=_creation_number)
+    return nodes
+
+
+_walks = itertools.count(1)
+_creation_number = operator.attrgetter("seq")
+
+
+def _mark_needed(order: list[Tensor], targets: set[int], stamp: int) -> None:
+    """Stamp the nodes from which some target can be reached: only they need gradients.
+
+    `autograd.grad(u, x)` on a network need not push gradients into the weights.
+    """
+    for node in order:                      # inputs come first, so one pass suffices
+        if id(node) in targets:
+            node.visit = stamp
+            continue
+        for parent in node.inputs:
+            if type(parent) is Tensor and parent.visit == stamp:
+                node.visit = stamp
+                break
+
+
+def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | None = None,
+                 create_graph: bool = False,
+                 on_step: Callable[[Step], None] | None = None) -> dict[int, Any]:
+    """Push `seeds` (d root / d root) back through the graph of `roots`.
+
+    With `targets` (ids of tensors), return their gradients by id and touch no `.grad`;
+    without, accumulate into the `.grad` of every leaf that requires grad.
+
+    Without `create_graph` the VJPs see raw values (floats, numpy arrays), so nothing is
+    recorded and each step costs a few arithmetic operations. With it they see the tensors
+    themselves, so the backward pass is recorded as a graph that can be differentiated again.
+    Gradients in flight are kept on the nodes themselves (`pending`), cleared as they go.
+    """
+    order = topological_order(roots)
+    needed = order[0].visit if order else 0      # every node of this walk carries its stamp
+    if targets is not None:
+        needed = next(_walks)
+        _mark_needed(order, targets, needed)
+    for root, seed in zip(roots, seeds):
+        root.pending = seed if root.pending is None else root.pending + seed
+    captured: dict[int, Any] = {}
+    collecting = gc.isenabled()
+    gc.disable()                            # graphs are acyclic: the collector finds nothing
+    recording = _GradMode.enabled
+    _GradMode.enabled = create_graph        # raw values record nothing anyway
+    try:
+        for node in reversed(order):
+            g = node.pending
+            if g is None:
+                continue
+            node.pending = None
+            if targets is not None and id(node) in targets:
+                captured[id(node)] = g
+            prim = node.prim
+            if prim is None:
+                if targets is None:
+                    _accumulate_leaf(node, g)
+                continue
+            # The VJPs see tensors (recording the backward) or raw values (not).
+            if create_graph:
+                out, values = node, node.inputs
+            else:
+                out = node.data
+                values = [arg.data if type(arg) is Tensor else arg for arg in node.inputs]
+            for index, parent in enumerate(node.inputs):
+                if type(parent) is not Tensor or parent.visit != needed:
+                    continue
+                vjp = prim.vjps[index]
+                if vjp is None:
+                    continue
+                contribution = vjp(g, out, *values, **node.params)
+                # Add, never assign: a value used twice gets both contributions. The first
+                # is stored as it is rather than added to 0, because 0 + (-0.0) is +0.0.
+                shared = parent.pending is not None
+                total = parent.pending + contribution if shared else contribution
+                parent.pending = total
+                if on_step is not None:
+                    on_step(Step(node, index, parent, prim.local[index], g, contribution,
+                                 total, shared))
+    except BaseException:
+        for node in order:                  # after an error, leave no gradient in flight
+            node.pending = None
+        raise
+    finally:
+        _GradMode.enabled = recording
+        if collecting:
+            gc.enable()
+    return captured
+
+
+def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
+    """`.grad` accumulates across backward calls, as in PyTorch (zero it yourself)."""
+    gradient = g if type(g) is Tensor else _wrap(g)
+    leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient
