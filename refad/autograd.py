@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .backward import run_backward
+from .backward import as_gradient_of, run_backward
+from .primitives import astype
 from .registry import ones_like
 from .tensor import Tensor, _wrap, normalise
 
@@ -26,10 +28,13 @@ def _seed(output: Tensor, gradient: Any, position: int, create_graph: bool) -> A
                 f"implicitly only for a scalar output; pass gradient=/grad_outputs= of "
                 f"that shape")
         return ones_like(output)
-    if type(gradient) is Tensor:
-        value = gradient if create_graph else gradient.data
+    if type(gradient) is Tensor and create_graph:
+        value = gradient if gradient.dtype == output.dtype else astype(gradient,
+                                                                      dtype=output.dtype)
     else:
-        value = normalise(np.asarray(gradient, dtype=output.dtype))
+        if type(gradient) is Tensor:
+            gradient = gradient.data
+        value = normalise(np.array(gradient, dtype=output.dtype))     # a copy, cast
     shape = value.shape if type(value) is Tensor else np.shape(value)
     if tuple(shape) != output.shape:
         raise ValueError(f"gradient for output {position} has shape {tuple(shape)} but the "
@@ -81,13 +86,13 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
             raise ValueError(f"{_describe(t, position) if isinstance(t, Tensor) else position}"
                              f" does not require grad, so it has no gradient; "
                              f"create it with requires_grad=True")
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+    if not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = [grad_outputs] * len(outputs)
     grad_outputs = list(grad_outputs)
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"{len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     roots, seeds = [], []
-    for position, (output, weight) in enumerate(zip(outputs, grad_outputs)):
+    for position, (output, weight) in enumerate(zip(outputs, grad_outputs, strict=True)):
         if not isinstance(output, Tensor) or not output.requires_grad:
             if allow_unused:
                 continue
@@ -105,8 +110,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
                 raise ValueError(f"{_describe(t, position)} was not used to compute the "
                                  f"outputs; pass allow_unused=True to get None for it")
             results.append(None)
-        elif type(g) is Tensor:
-            results.append(g if create_graph else _wrap(g.data))
         else:
-            results.append(_wrap(g))
+            g = as_gradient_of(g.data if type(g) is Tensor and not create_graph else g, t)
+            results.append(g if type(g) is Tensor else _wrap(g))
     return tuple(results)

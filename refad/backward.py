@@ -11,8 +11,13 @@ from __future__ import annotations
 import gc
 import itertools
 import operator
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import numpy as np
+
+from .primitives import astype
+from .registry import Quiet, normalise
 from .tensor import Tensor, _GradMode, _wrap
 
 
@@ -111,13 +116,16 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
     if targets is not None:
         needed = next(_walks)
         _mark_needed(order, targets, needed)
-    for root, seed in zip(roots, seeds):
+    for root, seed in zip(roots, seeds, strict=True):
         root.pending = seed if root.pending is None else root.pending + seed
     captured: dict[int, Any] = {}
     collecting = gc.isenabled()
     gc.disable()                            # graphs are acyclic: the collector finds nothing
     recording = _GradMode.enabled
     _GradMode.enabled = create_graph        # raw values record nothing anyway
+    quiet = np.errstate(all="ignore")       # once for every step (see registry.Quiet)
+    quiet.__enter__()
+    Quiet.depth += 1
     try:
         for node in reversed(order):
             g = node.pending
@@ -143,7 +151,10 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
                 vjp = prim.vjps[index]
                 if vjp is None:
                     continue
-                contribution = vjp(g, out, *values, **node.params)
+                try:
+                    contribution = vjp(g, out, *values, **node.params)
+                except ArithmeticError:
+                    contribution = _numpy_retry(vjp, g, out, values, node.params)
                 # Add, never assign: a value used twice gets both contributions. The first
                 # is stored as it is rather than added to 0, because 0 + (-0.0) is +0.0.
                 shared = parent.pending is not None
@@ -157,13 +168,40 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
             node.pending = None
         raise
     finally:
+        Quiet.depth -= 1
+        quiet.__exit__(None, None, None)
         _GradMode.enabled = recording
         if collecting:
             gc.enable()
     return captured
 
 
+def _numpy_retry(vjp, g, out, values, params):
+    """Python floats raise on 1/0 where numpy gives inf: redo the step with numpy scalars.
+
+    This mirrors the forward pass, whose math fast path also falls back to numpy on error.
+    """
+    def as_numpy(value):
+        return np.float64(value) if type(value) is float else value
+    return normalise(vjp(as_numpy(g), as_numpy(out), *[as_numpy(v) for v in values],
+                         **params))
+
+
+def as_gradient_of(g: Any, like: Tensor) -> Any:
+    """`g` as a fresh gradient for `like`: cast to its dtype, never sharing memory.
+
+    PyTorch casts every gradient to its input's dtype; and `add` passes the same upstream
+    array to both inputs, so storing it twice would let one `.grad` alias another.
+    """
+    if type(g) is Tensor:
+        return g if g.dtype == like.dtype else astype(g, dtype=like.dtype)
+    if type(g) is float:
+        return g if like.dtype == np.float64 else np.array(g, dtype=like.dtype)
+    return normalise(np.array(g, dtype=like.dtype, copy=True))
+
+
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
     """`.grad` accumulates across backward calls, as in PyTorch (zero it yourself)."""
+    g = as_gradient_of(g, leaf)
     gradient = g if type(g) is Tensor else _wrap(g)
     leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient

@@ -9,14 +9,15 @@ the outer call can differentiate. An inner call differentiates with respect to a
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from . import autograd
 from .primitives import identity, reshape
 from .registry import zeros_like
-from .tensor import Tensor, _wrap, tensor
+from .tensor import Tensor, _wrap, as_tensor, tensor
 
 
 class _Nesting:
@@ -62,7 +63,7 @@ def _derivatives(out: Any, wrt: list[Tensor], nested: bool, weight: Any = None) 
         return [_wrap(zeros_like(w)) for w in wrt]
     grads = autograd.grad(out, wrt, grad_outputs=weight, create_graph=nested,
                           allow_unused=True)
-    return [_wrap(zeros_like(w)) if g is None else g for g, w in zip(grads, wrt)]
+    return [_wrap(zeros_like(w)) if g is None else g for g, w in zip(grads, wrt, strict=True)]
 
 
 def _check_scalar(out: Any, name: str) -> None:
@@ -81,7 +82,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         out, wrt, nested = _call(fun, args, argnums)
         _check_scalar(out, "grad")
         grads = _derivatives(out, wrt, nested)
-        value = out if nested or not isinstance(out, Tensor) else out.detach()
+        value = as_tensor(out) if nested else as_tensor(out).detach()
         return value, grads[0] if isinstance(argnums, int) else tuple(grads)
     return value_and_grad_fun
 

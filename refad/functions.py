@@ -7,7 +7,7 @@ one. The docstring of each comes from its registry entry.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import primitives as P
 from .registry import Primitive, apply

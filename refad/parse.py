@@ -30,7 +30,8 @@ from typing import Any, NoReturn
 
 from refad.vocabulary import ALIASES, CONSTANTS, FUNCTIONS
 
-__all__ = ["MAX_AST_DEPTH", "MAX_DEPTH", "MAX_LENGTH", "MAX_NODES", "Expression", "ParseError", "parse"]
+__all__ = ["MAX_AST_DEPTH", "MAX_DEPTH", "MAX_LENGTH", "MAX_NODES", "Expression", "ParseError",
+           "parse"]
 
 MAX_LENGTH = 10_000  # characters
 MAX_DEPTH = 64  # levels of bracket nesting, checked before Python's parser sees the text

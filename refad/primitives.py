@@ -20,7 +20,7 @@ import operator
 
 import numpy as np
 
-from .registry import defprim, shape_of, zeros_like
+from .registry import defprim, dtype_of, example, shape_of, zeros_like
 
 # -- broadcasting: reduced back in exactly one place ---------------------------------------
 
@@ -59,9 +59,11 @@ def _scalar_minimum(x, y):
 
 
 def _scalar_sign(x):
-    if x != x:
-        return math.nan
-    return float((x > 0) - (x < 0))
+    return float((x > 0) - (x < 0))         # sign(nan) = 0, as in PyTorch
+
+
+def _np_sign(x):
+    return (x > 0).astype(np.asarray(x).dtype) - (x < 0)
 
 
 def _np_relu(x):
@@ -76,27 +78,50 @@ def _np_where(cond, a, b):
     return np.where(cond, a, b)
 
 
+# Example points used by the tests (arrays exercise broadcasting and reductions).
+_A = np.array([0.3, -1.2, 2.1])
+_M = np.array([[0.5, -0.4, 1.3], [0.9, 0.2, -0.7]])
+_COL = np.array([[0.4], [-1.1], [0.8]])
+_ROW = np.array([[0.6, -0.3, 1.7, 0.25]])
+_POS = np.array([0.4, 1.3, 2.6])
+
+
+def _unary(*points):
+    return tuple(example(p) for p in points)
+
+
+def _binary(*pairs):
+    return tuple(example(a, b) for a, b in pairs)
+
+
+_BINARY = _binary((0.7, -1.3), (_COL, _ROW), (_M, 0.8), (1.5, _A))
+
 # -- arithmetic --------------------------------------------------------------------------------
 
 add = defprim("add", np.add, operator.add,
               vjps=(lambda g, out, x, y: unbroadcast(g, x),
                     lambda g, out, x, y: unbroadcast(g, y)),
-              local=("1", "1"))
+              local=("1", "1"),
+              examples=_BINARY)
 sub = defprim("sub", np.subtract, operator.sub,
               vjps=(lambda g, out, x, y: unbroadcast(g, x),
                     lambda g, out, x, y: unbroadcast(-g, y)),
-              local=("1", "-1"))
+              local=("1", "-1"),
+              examples=_BINARY)
 mul = defprim("mul", np.multiply, operator.mul,
               vjps=(lambda g, out, x, y: unbroadcast(g * y, x),
                     lambda g, out, x, y: unbroadcast(g * x, y)),
-              local=("y", "x"))
+              local=("y", "x"),
+              examples=_BINARY)
 div = defprim("div", np.true_divide, operator.truediv,
               vjps=(lambda g, out, x, y: unbroadcast(g / y, x),
                     lambda g, out, x, y: unbroadcast(-g * ((x / y) / y), y)),
-              local=("1/y", "-x/y^2"))
+              local=("1/y", "-x/y^2"),
+              examples=_binary((0.7, -1.3), (_COL, _ROW), (_M, 0.8), (1.5, _POS)))
 neg = defprim("neg", np.negative, operator.neg,
               vjps=(lambda g, out, x: -g,),
-              local=("-1",))
+              local=("-1",),
+              examples=_unary(0.7, _M))
 
 
 def _pow_vjp_base(g, out, x, y):
@@ -113,63 +138,86 @@ def _pow_vjp_exponent(g, out, x, y):
 pow = defprim("pow", np.power, math.pow,
               vjps=(_pow_vjp_base, _pow_vjp_exponent),
               local=("y * x^(y-1)", "x^y * log(x)"),
+              examples=_binary((1.3, 2.2), (0.7, 3.0), (2.0, -1.5), (_POS, 1.7), (1.4, _A)),
               note="d/dx x^0 = 0 everywhere; d/dy x^y = 0 at x = 0 for y >= 0 (PyTorch); "
                    "x^0.5 at 0 has derivative +inf")
 square = defprim("square", np.square, lambda x: x * x,
                  vjps=(lambda g, out, x: g * (2 * x),),
-                 local=("2*x",))
+                 local=("2*x",),
+                 examples=_unary(-0.8, _M))
 
 # -- elementary functions ------------------------------------------------------------------
 
 sin = defprim("sin", np.sin, math.sin,
               vjps=(lambda g, out, x: g * cos(x),),
-              local=("cos(x)",))
+              local=("cos(x)",),
+              examples=_unary(0.3, -2.2, _M))
 cos = defprim("cos", np.cos, math.cos,
               vjps=(lambda g, out, x: g * -sin(x),),
-              local=("-sin(x)",))
+              local=("-sin(x)",),
+              examples=_unary(0.3, -2.2, _M))
 tan = defprim("tan", np.tan, math.tan,
               vjps=(lambda g, out, x: g * (1 + out * out),),
-              local=("1 + tan(x)^2",))
+              local=("1 + tan(x)^2",),
+              examples=_unary(0.4, -1.0, _A * 0.5))
 tanh = defprim("tanh", np.tanh, math.tanh,
                vjps=(lambda g, out, x: g * (1 - out * out),),
-               local=("1 - tanh(x)^2",))
+               local=("1 - tanh(x)^2",),
+               examples=_unary(0.3, -1.7, _M))
 exp = defprim("exp", np.exp, math.exp,
               vjps=(lambda g, out, x: g * out,),
-              local=("exp(x)",))
+              local=("exp(x)",),
+              examples=_unary(0.3, -1.7, _M))
 log = defprim("log", np.log, math.log,
               vjps=(lambda g, out, x: g / x,),
-              local=("1/x",))
+              local=("1/x",),
+              examples=_unary(0.5, 2.3, _POS))
 sqrt = defprim("sqrt", np.sqrt, math.sqrt,
                vjps=(lambda g, out, x: g / (2 * out),),
                local=("1/(2*sqrt(x))",),
+               examples=_unary(0.7, 3.1, _POS),
                note="sqrt'(0) = +inf (PyTorch: grad / (2 * result))")
 log1p = defprim("log1p", np.log1p, math.log1p,
                 vjps=(lambda g, out, x: g / (x + 1),),
-                local=("1/(1+x)",))
+                local=("1/(1+x)",),
+                examples=_unary(-0.3, 1.5, _POS))
 expm1 = defprim("expm1", np.expm1, math.expm1,
                 vjps=(lambda g, out, x: g * (out + 1),),
-                local=("exp(x)",))
+                local=("exp(x)",),
+                examples=_unary(-0.7, 0.4, _M))
 sigmoid = defprim("sigmoid", _np_sigmoid, lambda x: 1 / (1 + math.exp(-x)),
                   vjps=(lambda g, out, x: g * (1 - out) * out,),
-                  local=("sigmoid(x) * (1 - sigmoid(x))",))
+                  local=("sigmoid(x) * (1 - sigmoid(x))",),
+                  examples=_unary(-1.2, 0.8, _M))
+def _atan2_scale(y, x):
+    # PyTorch: 1 / (y^2 + x^2), with the infinity at the origin masked to 0.
+    squares = y * y + x * x
+    return where(squares == 0, 0.0, 1 / squares)
+
+
 atan2 = defprim("atan2", np.arctan2, math.atan2,
-                vjps=(lambda g, out, y, x: unbroadcast(g * x / (y * y + x * x), y),
-                      lambda g, out, y, x: unbroadcast(g * -y / (y * y + x * x), x)),
+                vjps=(lambda g, out, y, x: unbroadcast(g * x * _atan2_scale(y, x), y),
+                      lambda g, out, y, x: unbroadcast(g * -y * _atan2_scale(y, x), x)),
                 local=("x/(x^2+y^2)", "-y/(x^2+y^2)"),
-                note="atan2(y, x): at the origin both derivatives are 0/0 = nan")
+                examples=_binary((0.5, 1.2), (-0.7, -0.3), (_COL, _ROW), (_A, 0.9)),
+                note="atan2(y, x): at the origin both derivatives are 0 (PyTorch masks "
+                     "1/(x^2+y^2) there); JAX gives nan")
 
 # -- non-smooth functions: PyTorch's choices at the kinks ---------------------------------
 
-sign = defprim("sign", np.sign, _scalar_sign,
+sign = defprim("sign", _np_sign, _scalar_sign,
                vjps=(lambda g, out, x: zeros_like(g),),
-               local=("0",))
+               local=("0",),
+               examples=_unary(0.5, -1.3, _M))
 abs = defprim("abs", np.abs, math.fabs,
               vjps=(lambda g, out, x: g * sign(x),),
               local=("sign(x)",),
+              examples=_unary(-0.8, 1.4, _M),
               note="abs'(0) = sign(0) = 0 (PyTorch)")
 relu = defprim("relu", _np_relu, lambda x: 0.0 if x <= 0 else x,
                vjps=(lambda g, out, x: where(out <= 0, 0.0, g),),
                local=("1 if x > 0 else 0",),
+               examples=_unary(-0.8, 1.4, _M),
                note="relu'(0) = 0 (PyTorch's threshold_backward: result <= 0 gives 0)")
 maximum = defprim("maximum", np.maximum, _scalar_maximum,
                   vjps=(lambda g, out, x, y: unbroadcast(
@@ -178,6 +226,7 @@ maximum = defprim("maximum", np.maximum, _scalar_maximum,
                             where(x == y, g / 2, where(x > y, 0.0, g)), y)),
                   local=("1 if x > y, 1/2 if x == y, else 0",
                          "1 if y > x, 1/2 if x == y, else 0"),
+                  examples=_binary((0.3, 0.9), (1.2, -0.4), (_COL, _ROW), (_A, 0.5)),
                   note="a tie splits the gradient in halves (PyTorch)")
 minimum = defprim("minimum", np.minimum, _scalar_minimum,
                   vjps=(lambda g, out, x, y: unbroadcast(
@@ -186,12 +235,15 @@ minimum = defprim("minimum", np.minimum, _scalar_minimum,
                             where(x == y, g / 2, where(x < y, 0.0, g)), y)),
                   local=("1 if x < y, 1/2 if x == y, else 0",
                          "1 if y < x, 1/2 if x == y, else 0"),
+                  examples=_binary((0.3, 0.9), (1.2, -0.4), (_COL, _ROW), (_A, 0.5)),
                   note="a tie splits the gradient in halves (PyTorch)")
 where = defprim("where", _np_where, lambda c, a, b: a if c else b,
                 vjps=(None,
                       lambda g, out, c, a, b: unbroadcast(where(c, g, 0.0), a),
                       lambda g, out, c, a, b: unbroadcast(where(c, 0.0, g), b)),
                 local=("not differentiable", "1 where c", "1 where not c"),
+                examples=(example(_A > 0, _A, 0.5 * _A),
+                          example(np.array([[True], [False], [True]]), _ROW, _COL)),
                 note="the gradient goes only to the branch chosen; the other branch's "
                      "0 * inf or 0 * nan still poisons its own inputs (the where-NaN trap)")
 
@@ -236,17 +288,22 @@ def _scalar_reduce(x, axis=None, keepdims=False):
 
 sum = defprim("sum", _np_sum, _scalar_reduce,
               vjps=(_sum_vjp,),
-              local=("1",))
+              local=("1",),
+              examples=(example(_M), example(_M, axis=0), example(_M, axis=-1, keepdims=True),
+                        example(_M, axis=(0, 1))))
 mean = defprim("mean", _np_mean, _scalar_reduce,
                vjps=(lambda g, out, x, axis=None, keepdims=False:
                      _sum_vjp(g, out, x, axis, keepdims) / _count(x, axis),),
-               local=("1/n",))
+               local=("1/n",),
+               examples=(example(_M), example(_M, axis=1), example(_M, axis=0, keepdims=True)))
 reshape = defprim("reshape", lambda x, shape: np.reshape(x, shape), None,
                   vjps=(lambda g, out, x, shape: reshape(g, shape=shape_of(x)),),
-                  local=("1 (reshaped)",))
+                  local=("1 (reshaped)",),
+                  examples=(example(_M, shape=(3, 2)), example(_A, shape=(3, 1))))
 broadcast_to = defprim("broadcast_to", lambda x, shape: np.broadcast_to(x, shape).copy(), None,
                        vjps=(lambda g, out, x, shape: unbroadcast(g, x),),
-                       local=("1 (summed over the broadcast axes)",))
+                       local=("1 (summed over the broadcast axes)",),
+                       examples=(example(_A, shape=(2, 3)), example(_COL, shape=(3, 4))))
 
 
 def _inverse_axes(axes):
@@ -256,7 +313,8 @@ def _inverse_axes(axes):
 transpose = defprim("transpose", lambda x, axes=None: np.transpose(x, axes), None,
                     vjps=(lambda g, out, x, axes=None:
                           transpose(g, axes=_inverse_axes(axes)),),
-                    local=("1 (transposed)",))
+                    local=("1 (transposed)",),
+                    examples=(example(_M), example(np.ones((2, 3, 4)) * _ROW, axes=(1, 2, 0))))
 
 
 def _scatter(g, index, shape):
@@ -268,10 +326,13 @@ def _scatter(g, index, shape):
 
 getitem = defprim("getitem", lambda x, index: np.asarray(x)[index], None,
                   vjps=(lambda g, out, x, index: scatter(g, index=index, shape=shape_of(x)),),
-                  local=("1 at the indexed positions",))
+                  local=("1 at the indexed positions",),
+                  examples=(example(_M, index=(1, slice(0, 2))),
+                            example(_A, index=np.array([0, 2, 0]))))
 scatter = defprim("scatter", _scatter, None,
                   vjps=(lambda g, out, x, index, shape: getitem(g, index=index),),
-                  local=("1 at the indexed positions",))
+                  local=("1 at the indexed positions",),
+                  examples=(example(_A, index=(1, slice(None)), shape=(2, 3)),))
 
 
 def _swap_last(a):
@@ -298,10 +359,17 @@ def _matmul_vjp(g, out, x, y, which):
 matmul = defprim("matmul", np.matmul, None,
                  vjps=(lambda g, out, x, y: _matmul_vjp(g, out, x, y, 0),
                        lambda g, out, x, y: _matmul_vjp(g, out, x, y, 1)),
-                 local=("y^T (g @ y^T)", "x^T (x^T @ g)"))
+                 local=("y^T (g @ y^T)", "x^T (x^T @ g)"),
+                 examples=_binary((_M, _M.T), (_A, _M.T), (_M, _A), (_A, _A),
+                                   (np.stack([_M, 2 * _M]), _M.T)))
+astype = defprim("astype", lambda x, dtype: np.asarray(x).astype(dtype), None,
+                 vjps=(lambda g, out, x, dtype: astype(g, dtype=dtype_of(x)),),
+                 local=("1 (cast back to the input's dtype)",),
+                 examples=(example(_M, dtype=np.float64), example(0.7, dtype=np.float64)))
 identity = defprim("identity", lambda x: np.array(x, copy=True), lambda x: x,
                    vjps=(lambda g, out, x: g,),
-                   local=("1",))
+                   local=("1",),
+                   examples=_unary(0.7, _M))
 
 # -- comparisons: boolean results, never differentiated -------------------------------------
 

@@ -316,6 +316,6 @@ def as_tensor(value: Any) -> Tensor:
     return Tensor(value)
 
 
+from . import autograd as _autograd  # noqa: E402
 from . import primitives as _ops  # noqa: E402  (the operators above call the registry)
 from .registry import apply as _apply  # noqa: E402
-from . import autograd as _autograd  # noqa: E402

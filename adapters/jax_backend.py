@@ -1,0 +1,222 @@
+"""The `jax` backend: `jax.value_and_grad` and `jax.hessian`, eagerly or under `jax.jit`.
+
+float64 needs JAX's x64 mode. It is switched on with JAX's own context manager
+(`jax.enable_x64(True)`, thread-local) only while a case is evaluated, so importing or
+using this adapter never changes how other code's JAX behaves; float32 runs inside
+`enable_x64(False)`, so they too do not depend on the caller's setting.
+
+Modes: eager JAX dispatches every primitive on its own (about 0.3 ms a node here), `jax.jit`
+pays one compile (0.1 s for a tiny case, growing faster than linearly with the graph) and
+then runs fast. `JaxBackend()` ("auto") counts the case's nodes with refad, picks whichever
+the cost model below says is cheaper, and records the choice in `Result.mode` and the count
+in `Result.info["ops"]`.
+`JaxBackend(mode="jit")` (also registered-able as `JaxJitBackend`, named `jax-jit`) always
+compiles: that is what a "jax-jit" report column uses. Its answers may legitimately differ
+from eager ones, because XLA rewrites the graph (it may fuse `log(exp(x))` into `x`, or
+contract `a*b + c` into a fused multiply-add), so a jit-versus-eager difference is a finding
+about XLA, not about JAX's derivatives. jax is imported inside the adapter (it costs ~1.4 s).
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+from .base import Backend, Result, as_numpy, hessian_pairs
+
+INSTALL_HINT = "jax is not installed (pip install 'refad[jax]')"
+MODES = ("auto", "eager", "jit")
+
+# The auto-mode cost model, in seconds, measured with warm caches on this project's CPU
+# machine (jax 0.10.2, scalar chains of 13 to 6,000 nodes). Eager dispatch costs a fixed
+# amount per node; XLA's compile time also grows with the graph, and faster (superlinearly:
+# 1 ms per node at 500 nodes, 7 ms at 6,000; order 2 worse still), so on CPU a one-shot
+# evaluation is cheaper eagerly at every size measured. Re-measure on other hardware.
+EAGER_SECONDS_PER_OP = {1: 0.3e-3, 2: 1.0e-3}   # value_and_grad; plus jax.hessian at order 2
+COMPILE_SECONDS = {1: 0.1, 2: 0.15}             # trace and compile a tiny case
+COMPILE_SECONDS_PER_OP = {1: 1.0e-3, 2: 10e-3}  # the growth of compile time with the graph
+
+
+class JaxBackend(Backend):
+    """JAX, in `mode` "auto" (per case, the cheaper of eager and jit), "eager" or "jit"."""
+
+    name = "jax"
+
+    def __init__(self, mode: str = "auto") -> None:
+        if mode not in MODES:
+            raise ValueError(f"JaxBackend mode {mode!r}; use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.name = "jax" if mode == "auto" else f"jax-{mode}"
+        self.description = (f"JAX ({mode}): jax.value_and_grad, jax.hessian for order 2, "
+                            f"x64 enabled for float64")
+
+    def available(self) -> tuple[bool, str]:
+        return _importable()
+
+    def versions(self) -> dict[str, str]:
+        import jax
+        import jaxlib
+        return {"jax": jax.__version__, "jaxlib": jaxlib.__version__}
+
+    def _evaluate(self, case, dtype: str, order: int) -> Result:
+        import jax
+
+        info: dict[str, Any] = {}
+        mode = self.mode
+        if mode == "auto":
+            info["ops"] = count_ops(case)
+            mode = choose_mode(info["ops"], order)
+        with _x64(jax, dtype == "float64"):
+            try:
+                value, grads, hessian = _compute(case, dtype, order, jit=mode == "jit")
+            except jax.errors.ConcretizationTypeError as error:
+                if self.mode != "auto":
+                    raise
+                # Python control flow on a traced value cannot be compiled; eager can run it.
+                info["jit_failed"] = str(error).strip().splitlines()[0]
+                mode = "eager"
+                value, grads, hessian = _compute(case, dtype, order, jit=False)
+            result = Result(self.name, case.name, dtype, order, mode=mode, info=info,
+                            value=as_numpy(value, dtype))
+            names = case.differentiated
+            for name, g in zip(names, grads, strict=True):
+                result.grad[name] = as_numpy(g, dtype)
+            if hessian is not None:
+                position = {name: i for i, name in enumerate(names)}
+                for a, b in hessian_pairs(names):
+                    block = hessian[position[a]][position[b]]
+                    result.hessian[(a, b)] = as_numpy(block, dtype)
+        return result
+
+
+class JaxJitBackend(JaxBackend):
+    """`JaxBackend(mode="jit")` under the name `jax-jit`, constructible without arguments."""
+
+    def __init__(self) -> None:
+        super().__init__(mode="jit")
+
+
+def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
+    """(value, gradients, Hessian blocks or None) as numpy, eagerly or compiled."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    jnp_dtype = getattr(jnp, dtype)
+    names = case.differentiated
+    args = tuple(jnp.asarray(case.inputs[name], dtype=jnp_dtype) for name in names)
+    # Inputs not differentiated and constants are arguments too (not closed over), so that
+    # jit cannot fold them into the compiled program; they are simply not in `argnums`.
+    fixed = {name: jnp.asarray(value, dtype=jnp_dtype)
+             for name, value in {**case.inputs, **case.constants}.items() if name not in names}
+    ops = make_ops()
+
+    def f(*all_args):
+        *diff, rest = all_args
+        return case.fn(ops, **dict(zip(names, diff, strict=True)), **rest)
+
+    argnums = tuple(range(len(names)))
+
+    def compute(args, fixed):
+        if order < 1 or not names:
+            return f(*args, fixed), tuple(jnp.zeros_like(a) for a in args), None
+        value, grads = jax.value_and_grad(f, argnums=argnums)(*args, fixed)
+        hessian = jax.hessian(f, argnums=argnums)(*args, fixed) if order >= 2 else None
+        return value, grads, hessian
+
+    if jit:
+        compute = jax.jit(compute)
+    value, grads, hessian = compute(args, fixed)
+    value = np.asarray(value)
+    grads = tuple(np.asarray(g) for g in grads) if order >= 1 else ()
+    if hessian is not None:
+        hessian = [[np.asarray(block) for block in row] for row in hessian]
+    return value, grads, hessian
+
+
+def count_ops(case) -> int | None:
+    """The number of nodes in refad's graph of the case (inner `grad`s included), or None.
+
+    Args:
+        case: the case, evaluated once by refad with every input requiring grad.
+
+    Returns:
+        the node count, or None when refad cannot evaluate the case.
+    """
+    import refad
+
+    try:
+        inputs = {name: refad.tensor(value, requires_grad=True)
+                  for name, value in case.inputs.items()}
+        constants = {name: refad.tensor(value) for name, value in case.constants.items()}
+        out = case.fn(refad, **inputs, **constants)
+    except Exception:  # noqa: BLE001 -- the real evaluation will report the problem
+        return None
+    if not isinstance(out, refad.Tensor) or not out.requires_grad:
+        return 1
+    return len(refad.topological_order([out]))
+
+
+def choose_mode(ops: int | None, order: int) -> str:
+    """"jit" when the estimated compile cost is below the estimated eager cost, else "eager".
+
+    Args:
+        ops: the case's node count (None: unknown, run eagerly).
+        order: the derivative order (0 is costed like 1).
+
+    Returns:
+        "eager" or "jit".
+    """
+    if ops is None:
+        return "eager"
+    order = min(max(order, 1), 2)
+    eager_seconds = ops * EAGER_SECONDS_PER_OP[order]
+    jit_seconds = COMPILE_SECONDS[order] + ops * COMPILE_SECONDS_PER_OP[order]
+    return "jit" if jit_seconds < eager_seconds else "eager"
+
+
+@functools.cache
+def _importable() -> tuple[bool, str]:
+    try:
+        import jax  # noqa: F401
+        import jaxlib  # noqa: F401
+    except ImportError:
+        return False, INSTALL_HINT
+    return True, ""
+
+
+def _x64(jax, enabled: bool):
+    """JAX's thread-local x64 switch as a context manager (newer and older spellings)."""
+    if hasattr(jax, "enable_x64"):              # newer jax; older only has the experimental one
+        return jax.enable_x64(enabled)
+    from jax.experimental import disable_x64, enable_x64
+    return enable_x64() if enabled else disable_x64()
+
+
+@functools.cache
+def make_ops() -> SimpleNamespace:
+    """The ops vocabulary over jax.numpy (jnp accepts Python numbers everywhere).
+
+    Returns:
+        a namespace with every name in `refad.vocabulary.FUNCTIONS`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def matmul(a, b):
+        try:
+            return jnp.matmul(a, b)
+        except (TypeError, ValueError) as error:    # jax speaks of dot_general: name the op
+            raise ValueError(f"matmul: shapes {jnp.shape(a)} and {jnp.shape(b)} do not fit "
+                             f"({str(error).strip().splitlines()[0]})") from error
+
+    def grad(f):
+        return jax.grad(f)
+
+    return SimpleNamespace(
+        sin=jnp.sin, cos=jnp.cos, tan=jnp.tan, tanh=jnp.tanh, exp=jnp.exp, log=jnp.log,
+        sqrt=jnp.sqrt, abs=jnp.abs, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid,
+        square=jnp.square, log1p=jnp.log1p, expm1=jnp.expm1, pow=jnp.power,
+        atan2=jnp.arctan2, maximum=jnp.maximum, minimum=jnp.minimum, where=jnp.where,
+        sum=jnp.sum, mean=jnp.mean, matmul=matmul, grad=grad)

@@ -1,0 +1,273 @@
+"""The `sympy` backend: the exact oracle for scalar cases.
+
+The case runs once on real sympy symbols, which turns it into a formula; `diff` gives the
+exact first and second derivatives. Each formula is evaluated at the case's inputs taken
+exactly (a float64 is a binary fraction, so `Rational(x)` is its exact value) with 50
+significant digits, then rounded once to float64. The reference is the same float64 numbers
+for every dtype: a float32 run of this backend returns them unchanged (float64) and says so
+in `info`, so the comparison layer can use one reference for both dtypes.
+
+Conventions at kinks are sympy's own, and recorded rather than hidden: d/dx Max(x, 0) is
+Heaviside(x) and Heaviside(0) = 1/2; d/dx Abs(x) is sign(x) and sign(0) = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from .base import Backend, Result, hessian_pairs
+
+DIGITS = 50  # significant digits of every evaluation
+MAX_DIGITS = 800  # evalf's working-precision cap (maxn): enough for cancellations near 1e-300
+
+
+class Inexpressible(Exception):
+    """The case uses something a scalar symbolic formula cannot say (matmul, arrays, ...)."""
+
+
+class SympyBackend(Backend):
+    name = "sympy"
+    description = "exact symbolic derivatives (sympy.diff), evaluated at 50 digits"
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import sympy  # noqa: F401
+        except ImportError as error:
+            return False, f"sympy is not installed ({error})"
+        return True, ""
+
+    def versions(self) -> dict[str, str]:
+        import mpmath
+        import sympy
+        return {"sympy": sympy.__version__, "mpmath": mpmath.__version__}
+
+    def unsupported(self, case, dtype: str, order: int) -> str | None:
+        if case.constants:
+            return f"sympy: case {case.name!r} has array constants; only scalar cases"
+        shaped = [name for name, value in case.inputs.items() if np.ndim(value) != 0]
+        if shaped:
+            return f"sympy: case {case.name!r} has array inputs ({', '.join(shaped)})"
+        return None
+
+    def _evaluate(self, case, dtype: str, order: int) -> Result:
+        import sympy as sp
+
+        symbols = {name: sp.Symbol(name, real=True) for name in case.inputs}
+        try:
+            raw = sp.sympify(case.fn(_namespace(), **symbols))
+        except Inexpressible as error:
+            return Result(self.name, case.name, dtype, order, status="unsupported",
+                          error=f"sympy: case {case.name!r}: {error}", mode="exact")
+        # Floats enter through Python operators (x * 0.1): exactly for the numbers, as
+        # integers where they are whole for the printed formula (x**2, not x**2.0).
+        exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
+        shown = raw.xreplace({f: sp.Integer(int(f)) for f in raw.atoms(sp.Float)
+                              if float(f).is_integer()})
+        point = {symbols[name]: exact_number(value) for name, value in case.inputs.items()}
+        notes: list[str] = []
+        formula = {"value": str(shown)}
+        result = Result(self.name, case.name, dtype, order, mode="exact")
+        result.value = np.asarray(_evaluate_at(exact, point, "value", notes), dtype=np.float64)
+        names = case.differentiated
+        first = {name: sp.diff(exact, symbols[name]) for name in names} if order >= 1 else {}
+        for name, derivative in first.items():
+            result.grad[name] = np.asarray(_evaluate_at(derivative, point, f"d/d{name}", notes))
+            formula[f"d/d{name}"] = _printed(sp.diff(shown, symbols[name]))
+        if order >= 2:
+            for a, b in hessian_pairs(names):
+                second = sp.diff(first[a], symbols[b])
+                key = f"d2/d{a}d{b}"
+                result.hessian[(a, b)] = np.asarray(_evaluate_at(second, point, key, notes))
+                formula[key] = _printed(sp.diff(shown, symbols[a], symbols[b]))
+        result.info = {"formula": formula, "digits": DIGITS,
+                       "reference": "exact, rounded once to float64 (for every dtype)"}
+        if dtype != "float64":
+            notes.append(f"{dtype} requested: the numbers are the exact values rounded to "
+                         "float64, the reference for every dtype")
+        if notes:
+            result.info["notes"] = notes
+        return result
+
+
+def exact_number(value: float) -> Any:
+    """The exact sympy number equal to a float64 (oo, -oo, nan for the non-finite ones)."""
+    import sympy as sp
+
+    value = float(value)
+    if math.isnan(value):
+        return sp.nan
+    if math.isinf(value):
+        return sp.oo if value > 0 else -sp.oo
+    if value.is_integer():
+        return sp.Integer(int(value))
+    return sp.Rational(value)  # exact: the binary fraction, not the shortest decimal
+
+
+def _exact(value: Any) -> Any:
+    """A case's operand as a sympy object: Python numbers exactly, arrays refused."""
+    import sympy as sp
+
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise Inexpressible("a comparison gave a Python bool: sympy compares == and != "
+                            "structurally, so this condition cannot be written")
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        return exact_number(float(value))
+    raise Inexpressible(f"operand of type {type(value).__name__} is not a scalar")
+
+
+def _namespace() -> SimpleNamespace:
+    """The ops vocabulary written with sympy functions of real symbols."""
+    import sympy as sp
+
+    def unary(function):
+        return lambda x: function(_exact(x))
+
+    def reduce(x, axis=None, keepdims=False):
+        return _exact(x)  # sum and mean of a scalar are the scalar
+
+    def where(condition, a, b):
+        condition = _exact(condition) if isinstance(condition, (bool, np.bool_)) else condition
+        return sp.Piecewise((_exact(a), condition), (_exact(b), True))
+
+    def matmul(a, b):
+        raise Inexpressible("matmul needs arrays; the symbolic oracle takes scalar cases")
+
+    def grad(f):
+        def derivative(v):
+            # Closure semantics: differentiate in a fresh symbol, then put v back, so
+            # variables the function captured from outside are held fixed.
+            d = sp.Dummy("d", real=True)
+            return sp.diff(sp.sympify(f(d)), d).xreplace({d: _exact(v)})
+        return derivative
+
+    return SimpleNamespace(
+        sin=unary(sp.sin), cos=unary(sp.cos), tan=unary(sp.tan), tanh=unary(sp.tanh),
+        exp=unary(sp.exp), log=unary(sp.log), sqrt=unary(sp.sqrt), abs=unary(sp.Abs),
+        relu=lambda x: sp.Max(_exact(x), 0),
+        sigmoid=lambda x: 1 / (1 + sp.exp(-_exact(x))),
+        square=lambda x: _exact(x) ** 2,
+        log1p=lambda x: sp.log(1 + _exact(x)),
+        expm1=lambda x: sp.exp(_exact(x)) - 1,
+        pow=lambda x, y: sp.Pow(_exact(x), _exact(y)),
+        atan2=lambda y, x: sp.atan2(_exact(y), _exact(x)),
+        maximum=lambda a, b: sp.Max(_exact(a), _exact(b)),
+        minimum=lambda a, b: sp.Min(_exact(a), _exact(b)),
+        where=where, sum=reduce, mean=reduce, matmul=matmul, grad=grad,
+    )
+
+
+def _printed(expr) -> str:
+    """The formula as text, as `diff` leaves it (already canonical: `y + cos(x)`).
+
+    Not simplified: `simplify` costs 0.02 s to 5 s per formula (tanh's second derivatives)
+    and as often reads worse (`w*(1 - tanh(u)**2)` becomes `-w*tanh(u)**2 + w`).
+    """
+    return str(expr)
+
+
+def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
+    """`expr` at the exact point with DIGITS digits, rounded once to float64."""
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+
+    at = expr.xreplace(point)
+    deltas = at.atoms(sp.DiracDelta)
+    if deltas:
+        # A kink's second derivative: DiracDelta(0) has no value.
+        at = at.xreplace({delta: sp.nan for delta in deltas})
+        notes.append(f"{quantity}: {', '.join(map(str, deltas))} (derivative of a kink); nan")
+    try:
+        number = at.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+    except PrecisionExhausted:
+        # The value cancels below 10**-MAX_DIGITS: what evalf returns is zero to that level.
+        number = at.evalf(DIGITS, maxn=MAX_DIGITS)
+        notes.append(f"{quantity}: cancels beyond {MAX_DIGITS} digits; reported as {number}")
+    if number is sp.zoo:
+        value = _ieee_value(expr, point)
+        notes.append(f"{quantity}: sympy gives complex infinity (zoo); IEEE reading: {value}")
+        return value
+    if number is sp.nan:
+        if not deltas:
+            notes.append(f"{quantity}: sympy gives nan (undefined) for {expr}")
+        return math.nan
+    if number.free_symbols:
+        raise ValueError(f"{quantity} did not evaluate to a number: {number}")
+    real, imaginary = number.as_real_imag()
+    if imaginary != 0:
+        notes.append(f"{quantity}: complex value {number}; reported as nan")
+        return math.nan
+    return to_float64(real)
+
+
+def to_float64(number) -> float:
+    """A sympy number rounded once, to nearest, to float64.
+
+    `float(sympy.Float)` truncates (mpmath's fast rounding is round-down), so the digits go
+    through a decimal string, which Python rounds correctly, subnormals included.
+    """
+    import sympy as sp
+
+    if number is sp.nan:
+        return math.nan
+    if number is sp.oo:
+        return math.inf
+    if number is -sp.oo:
+        return -math.inf
+    if isinstance(number, sp.Rational):
+        return number.p / number.q  # int / int is correctly rounded in Python
+    return float(str(sp.Float(number, DIGITS)))
+
+
+def _ieee_value(expr, point: dict) -> float:
+    """`expr` at a point where sympy says zoo, read node by node with IEEE conventions where
+    the sign is clear (log(0) = -inf, 0**-p = +inf, as float backends compute), else nan."""
+    import mpmath
+
+    with mpmath.workdps(DIGITS):
+        try:
+            value = _ieee_walk(expr, point)
+        except (ZeroDivisionError, KeyError, TypeError, ValueError):
+            return math.nan
+        return float(mpmath.nstr(value, DIGITS)) if isinstance(value, mpmath.mpf) else math.nan
+
+
+def _ieee_walk(expr, point: dict):
+    import mpmath
+    import sympy as sp
+
+    if expr in point:
+        expr = point[expr]
+    if expr.is_Number or isinstance(expr, sp.NumberSymbol):
+        if expr in (sp.zoo, sp.nan):
+            return mpmath.nan
+        if expr in (sp.oo, -sp.oo):
+            return mpmath.inf if expr is sp.oo else -mpmath.inf
+        if expr.is_Rational:
+            return mpmath.mpf(expr.p) / expr.q
+        return mpmath.mpf(expr.evalf(DIGITS)._mpf_)
+    args = [_ieee_walk(arg, point) for arg in expr.args]
+    if expr.is_Add:
+        return mpmath.fsum(args)
+    if expr.is_Mul:
+        return mpmath.fprod(args)
+    if expr.is_Pow:
+        base, exponent = args
+        if base == 0 and exponent < 0:
+            return mpmath.inf  # IEEE pow(+0, negative) = +inf
+        value = mpmath.power(base, exponent)
+        return value if isinstance(value, mpmath.mpf) else mpmath.nan
+    name = type(expr).__name__
+    if name == "log":
+        x = args[0]
+        return -mpmath.inf if x == 0 else (mpmath.nan if x < 0 else mpmath.log(x))
+    functions = {"sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan,
+                 "tanh": mpmath.tanh, "exp": mpmath.exp, "Abs": mpmath.fabs,
+                 "sign": mpmath.sign, "atan2": mpmath.atan2, "Max": max, "Min": min,
+                 "Heaviside": lambda x: mpmath.mpf(x > 0) if x != 0 else mpmath.mpf(0.5)}
+    return functions[name](*args)

@@ -1,0 +1,126 @@
+"""The `refad` command line (see DESIGN.md, "Command line (stable contract)").
+
+    refad grad EXPR NAME=VALUE ... [--backend B ...] [--dtype D] [--order 1|2] [--json]
+    refad report [--out DIR] [--family F] [--backend B ...] [--dtype D ...] [--order 1|2]
+    refad list [--family F]
+
+Exit status: 0 on success, 1 when backends disagree beyond tolerance (or one fails), 2 on bad
+input, with a one-line message on stderr and never a traceback. Only argparse is imported
+at start-up; every framework is imported by the command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit status 2."""
+
+
+def parse_assignments(pairs: Sequence[str]) -> dict[str, Any]:
+    """`["x=1", "y=[1, 2]"]` -> {"x": 1.0, "y": [1.0, 2.0]}; UsageError naming a bad one."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier():
+            raise UsageError(f"expected NAME=VALUE, got {pair!r}")
+        if name in values:
+            raise UsageError(f"{name} is given twice")
+        values[name] = _number(name, text.strip())
+    return values
+
+
+def _number(name: str, text: str) -> Any:
+    try:
+        return float(text)                  # also accepts nan, inf, -inf, 1e-300
+    except ValueError:
+        pass
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not _all_numbers(value):
+        raise UsageError(f"{name}={text!r} is not a number or a list of numbers")
+    return value
+
+
+def _all_numbers(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(_all_numbers(v) for v in value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refad",
+        description="Cross-check automatic differentiation: refad, PyTorch, JAX, an exact "
+                    "symbolic oracle and numerical oracles, side by side.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    grad = commands.add_parser("grad", help="value, gradient (and Hessian) of one expression")
+    grad.add_argument("expr", help='an expression, e.g. "x*y + sin(x)"')
+    grad.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                      help="a value for each variable: a number or a JSON list")
+    grad.add_argument("--backend", action="append", metavar="B",
+                      help="a backend to run (repeatable; default: every installed one)")
+    grad.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    grad.add_argument("--order", type=int, default=1, choices=(1, 2))
+    grad.add_argument("--json", action="store_true", help="print one JSON object")
+
+    report = commands.add_parser("report", help="run the catalogue, write CSV, JSON and HTML")
+    report.add_argument("--out", default="report", metavar="DIR")
+    report.add_argument("--family", action="append", metavar="F")
+    report.add_argument("--backend", action="append", metavar="B")
+    report.add_argument("--dtype", action="append", metavar="D",
+                        choices=("float64", "float32"))
+    report.add_argument("--order", type=int, default=2, choices=(1, 2))
+    report.add_argument("--no-progress", action="store_true")
+
+    listing = commands.add_parser("list", help="print the catalogue")
+    listing.add_argument("--family", action="append", metavar="F")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (also used by the console script)."""
+    args = build_parser().parse_args(argv)
+    handlers = {"grad": command_grad, "report": command_report, "list": command_list}
+    try:
+        return handlers[args.command](args)
+    except UsageError as error:
+        print(f"refad {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"refad {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def command_grad(args: argparse.Namespace) -> int:
+    from .grad_command import run_grad
+    return run_grad(args)
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from .report_command import run_report
+    return run_report(args)
+
+
+def command_list(args: argparse.Namespace) -> int:
+    from .report_command import run_list
+    return run_list(args)
+
+
+def entry_point() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry_point()

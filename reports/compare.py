@@ -1,0 +1,218 @@
+"""`compare()`: one case's results from every backend, against one reference, as tidy rows.
+
+The report runner and the pytest parity suite both call this function, so a CSV row and a
+test result can never disagree.
+
+The reference for each quantity (value, d/dx, d2/dxdy) is, in order of preference:
+1. `exact`: the symbolic oracle (sympy), evaluated at high precision and rounded once;
+2. `mpmath`: high-precision numerical differentiation;
+3. `consensus`: the elementwise median of the float64 framework results (refad, torch, jax),
+   the weaker kind: it tells whether frameworks agree, not whether they are right.
+The reference is rounded to each row's dtype before comparing, so a float32 `exp(100)` that
+overflows to inf agrees with a reference that is inf in float32.
+
+A row is `ok` when |result - reference| <= atol + rtol * |reference| at every element (NaN
+equals NaN, +inf equals +inf); `nan-mismatch` when one side is NaN and the other is not;
+`mismatch` otherwise, except at a kink (a case tagged `kink`, where the derivative does not
+exist and frameworks legitimately choose), where it is a `convention`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+
+# Tolerances per dtype. float64: a few hundred ULPs of slack for different libm's and
+# formula orders, far below any real bug. float32: ~800 ULPs (eps32 = 1.2e-7) relative to the
+# float64-exact reference, since float32 rounding compounds through a chain.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float64": {"rtol": 1e-10, "atol": 1e-12},
+    "float32": {"rtol": 1e-4, "atol": 1e-6},
+}
+# A finite-difference estimate is itself only good to ~eps^(2/3) (central differences).
+FINITE_DIFFERENCE_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
+
+FRAMEWORKS = ("refad", "torch", "jax", "jax-jit")
+ORACLE_PREFERENCE = (("sympy", "exact"), ("numeric", "mpmath"))
+STATUSES = ("ok", "mismatch", "nan-mismatch", "convention", "error", "unsupported")
+COLUMNS = ("case", "family", "backend", "dtype", "order", "quantity", "index", "result",
+           "reference", "reference_source", "abs_err", "rel_err", "ulp", "status", "mode",
+           "seconds", "rtol", "atol", "detail")
+
+
+@dataclass
+class Reference:
+    """The reference value of each quantity and where it came from."""
+
+    values: dict[str, np.ndarray]
+    sources: dict[str, str]
+
+
+def choose_reference(results: Iterable[Any]) -> Reference:
+    """Pick, per quantity, the best available reference among `results` (see module doc)."""
+    results = [r for r in results if r.status == "ok"]
+    values: dict[str, np.ndarray] = {}
+    sources: dict[str, str] = {}
+    for backend, source in ORACLE_PREFERENCE:
+        for result in results:
+            if result.backend != backend or (source == "mpmath" and result.mode != "mpmath"):
+                continue
+            for quantity, value in result.quantities().items():
+                if quantity not in values:
+                    values[quantity] = np.asarray(value, dtype=np.float64)
+                    sources[quantity] = source
+    float64 = [r for r in results if r.backend in FRAMEWORKS and r.dtype == "float64"]
+    for quantity in {q for r in float64 for q in r.quantities()}:
+        if quantity in values:
+            continue
+        stack = [np.asarray(r.quantities()[quantity], dtype=np.float64)
+                 for r in float64 if quantity in r.quantities()]
+        values[quantity] = _median(stack)
+        sources[quantity] = "consensus" if len(stack) > 1 else "single"
+    return Reference(values, sources)
+
+
+def _median(stack: list[np.ndarray]) -> np.ndarray:
+    """Elementwise median of the results; NaN where most of them are NaN (NaN equals NaN)."""
+    data = np.stack(stack)
+    mostly_nan = np.isnan(data).sum(axis=0) * 2 > len(stack)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN slices
+        median = np.nanmedian(data, axis=0)
+    return np.where(mostly_nan, np.nan, median)
+
+
+def compare(case: Any, results: Iterable[Any], reference: Reference | None = None) -> list[dict]:
+    """Rows (dicts with `COLUMNS`) comparing every result of `case` with the reference.
+
+    Args:
+        case: the Case (its name, family, tags, rtol are used).
+        results: `adapters.Result` objects for this case, any backends and dtypes.
+        reference: a precomputed reference; by default chosen from `results`.
+    """
+    results = list(results)
+    reference = reference or choose_reference(results)
+    rows = []
+    for result in results:
+        base = {"case": case.name, "family": case.family, "backend": result.backend,
+                "dtype": result.dtype, "order": result.order, "mode": result.mode,
+                "seconds": result.seconds}
+        tolerance = tolerance_for(case, result)
+        if result.status != "ok":
+            rows.append(_empty_row(base, tolerance, result.status, result.error or ""))
+            continue
+        for quantity, value in result.quantities().items():
+            row = dict(base, quantity=quantity, **tolerance)
+            ref = reference.values.get(quantity)
+            row["reference_source"] = reference.sources.get(quantity, "none")
+            row.update(compare_values(value, ref, result.dtype, tolerance))
+            if row["status"] == "mismatch" and case_is_kink(case):
+                row["status"] = "convention"
+                row["detail"] = case.note
+            rows.append(row)
+    return rows
+
+
+def case_is_kink(case: Any) -> bool:
+    return "kink" in getattr(case, "tags", ())
+
+
+def tolerance_for(case: Any, result: Any) -> dict[str, float]:
+    """The tolerance of a row: per dtype, widened for finite differences or by the case."""
+    tolerance = dict(TOLERANCES[result.dtype])
+    if result.mode == "finite-difference":
+        tolerance = {k: max(tolerance[k], v) for k, v in FINITE_DIFFERENCE_TOLERANCE.items()}
+    if getattr(case, "rtol", None):
+        tolerance["rtol"] = max(tolerance["rtol"], case.rtol)
+    return tolerance
+
+
+def _empty_row(base: dict, tolerance: dict, status: str, detail: str) -> dict:
+    row = dict(base, quantity="", index="", result=np.nan, reference=np.nan,
+               reference_source="", abs_err=np.nan, rel_err=np.nan, ulp=np.nan,
+               status=status, detail=detail)
+    row.update(tolerance)
+    return row
+
+
+def compare_values(value: Any, reference: Any, dtype: str,
+                   tolerance: dict[str, float]) -> dict[str, Any]:
+    """Compare one quantity elementwise; report the worst element.
+
+    Returns the row fields: index, result, reference, abs_err, rel_err, ulp, status, detail.
+    """
+    result = np.asarray(value, dtype=np.float64)
+    if reference is None:
+        return {"index": "", "result": _scalar(result), "reference": np.nan,
+                "abs_err": np.nan, "rel_err": np.nan, "ulp": np.nan, "status": "ok",
+                "detail": "no reference"}
+    ref = np.asarray(reference, dtype=np.float64)
+    if ref.shape != result.shape:
+        return {"index": "", "result": _scalar(result), "reference": _scalar(ref),
+                "abs_err": np.nan, "rel_err": np.nan, "ulp": np.nan, "status": "mismatch",
+                "detail": f"shape {result.shape} but the reference has shape {ref.shape}"}
+    with np.errstate(all="ignore"):
+        ref = ref.astype(dtype).astype(np.float64)      # the reference in the row's dtype
+        same = (result == ref) | (np.isnan(result) & np.isnan(ref))
+        abs_err = np.where(same, 0.0, np.abs(result - ref))
+        rel_err = np.where(same, 0.0, abs_err / np.abs(ref))
+        allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
+        nan_mismatch = np.isnan(result) != np.isnan(ref)
+        close = same | (abs_err <= allowed)
+        # How far outside its tolerance each element is; the worst one is reported.
+        score = np.where(same, 0.0, abs_err / allowed)
+    score = np.where(nan_mismatch | np.isnan(score), np.inf, score)
+    worst = np.unravel_index(int(np.argmax(score)), result.shape) if result.ndim else ()
+    if nan_mismatch.any():
+        status = "nan-mismatch"
+    elif close.all():
+        status = "ok"
+    else:
+        status = "mismatch"
+    return {"index": _index_text(worst, result.ndim), "result": float(result[worst]),
+            "reference": float(ref[worst]), "abs_err": float(np.max(abs_err)),
+            "rel_err": float(np.max(rel_err)) if not np.isnan(rel_err).all() else np.nan,
+            "ulp": ulp_distance(result[worst], ref[worst], dtype), "status": status,
+            "detail": ""}
+
+
+def _scalar(array: np.ndarray) -> float:
+    return float(array) if array.ndim == 0 else float(array.flat[0])
+
+
+def _index_text(index: tuple, ndim: int) -> str:
+    return "" if ndim == 0 else str(tuple(int(i) for i in index))
+
+
+def ulp_distance(a: float, b: float, dtype: str) -> float:
+    """How many representable numbers of `dtype` lie between a and b (NaN if either is NaN).
+
+    Floats of one sign are ordered like their bit patterns read as integers, so the
+    distance is a difference of integers once negative numbers are mirrored below zero.
+    """
+    kind = np.dtype(dtype)
+    a, b = np.asarray(a, dtype=kind), np.asarray(b, dtype=kind)
+    if np.isnan(a) or np.isnan(b):
+        return np.nan
+    if a == b:
+        return 0.0
+    unsigned = np.uint64 if kind == np.float64 else np.uint32
+    sign = 1 << (kind.itemsize * 8 - 1)
+    ordered = []
+    for x in (a, b):
+        bits = int(x.view(unsigned))
+        ordered.append(-(bits - sign) if bits >= sign else bits)    # mirror negatives
+    return float(abs(ordered[0] - ordered[1]))
+
+
+def worst_status(rows: Iterable[dict]) -> str:
+    """The most serious status among rows (for verdicts and exit codes)."""
+    order = ("error", "nan-mismatch", "mismatch", "convention", "unsupported", "ok")
+    found = {row["status"] for row in rows}
+    for status in order:
+        if status in found:
+            return status
+    return "ok"

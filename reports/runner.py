@@ -1,0 +1,183 @@
+"""The comparison runner: every case through every backend, compared, as a pandas table.
+
+`run(...)` is the Python API behind `refad report`; `evaluate_case(...)` is the per-case step
+the pytest parity suite shares, so both reach the same `compare()`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import adapters
+from adapters.base import DTYPES
+
+from .compare import COLUMNS, TOLERANCES, Reference, choose_reference, compare
+
+ORACLES = ("sympy", "numeric")
+
+
+@dataclass
+class Run:
+    """What a run produced: the tidy rows, the raw results and the metadata."""
+
+    rows: list[dict]
+    results: list[Any]
+    metadata: dict[str, Any]
+    cases: list[Any] = field(default_factory=list)
+
+    def frame(self):
+        """The rows as a pandas DataFrame, one row per case x backend x dtype x quantity."""
+        import pandas as pd
+        return pd.DataFrame(self.rows, columns=list(COLUMNS))
+
+
+def resolve_backends(names: Sequence[str] | None) -> list[str]:
+    """Validate backend names (ValueError naming the known ones); default: all installed."""
+    if not names:
+        return adapters.available()
+    for name in names:
+        adapters.get(name)                  # raises for an unknown name
+    return list(dict.fromkeys(names))
+
+
+def resolve_dtypes(dtypes: Sequence[str] | None) -> list[str]:
+    if not dtypes:
+        return list(DTYPES)
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    return list(dict.fromkeys(dtypes))
+
+
+@dataclass
+class CaseRun:
+    """One case's rows, raw results and the reference they were compared with."""
+
+    rows: list[dict]
+    results: list[Any]
+    reference: Reference
+
+
+def evaluate_case(case: Any, backends: Sequence[str], dtypes: Sequence[str], order: int,
+                  reference_from: Sequence[str] = ORACLES) -> CaseRun:
+    """Run one case: each backend at each dtype, the oracles once, then compare.
+
+    The oracles in `reference_from` that are installed are evaluated (in float64) even when
+    not listed in `backends`, so that the reference is the best one available; only the
+    listed backends get rows.
+    """
+    order = min(order, case.max_order)
+    results, extra = [], []
+    for name in backends:
+        backend = adapters.get(name)
+        for dtype in (("float64",) if name in ORACLES else dtypes):
+            results.append(backend.evaluate(case, dtype, order))
+    for name in reference_from:
+        if name not in backends and adapters.get(name).available()[0]:
+            extra.append(adapters.get(name).evaluate(case, "float64", order))
+    reference = choose_reference(results + extra)
+    rows = compare(case, results, reference)
+    rows.extend(_taylor_rows(case, results))
+    return CaseRun(rows, results, reference)
+
+
+def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
+    """The Taylor-remainder check of each framework's float64 gradient (slope ~2 if right)."""
+    numeric = adapters.get("numeric")
+    if not numeric.available()[0] or not hasattr(numeric, "taylor"):
+        return []
+    rows = []
+    for result in results:
+        if result.status != "ok" or result.dtype != "float64" or not result.grad \
+                or result.backend in ORACLES:
+            continue
+        try:
+            check = numeric.taylor(case, result.grad)
+        except Exception as error:  # noqa: BLE001 -- a failed check is reported, not fatal
+            check = {"slope": float("nan"), "ok": False, "note": f"{type(error).__name__}: "
+                                                                 f"{error}"}
+        rows.append({"case": case.name, "family": case.family, "backend": result.backend,
+                     "dtype": "float64", "order": 1, "quantity": "taylor-slope", "index": "",
+                     "result": check.get("slope"), "reference": 2.0,
+                     "reference_source": "taylor", "abs_err": float("nan"),
+                     "rel_err": float("nan"), "ulp": float("nan"),
+                     "status": "ok" if check.get("ok") else "mismatch",
+                     "mode": result.mode, "seconds": 0.0, "rtol": float("nan"),
+                     "atol": float("nan"), "detail": check.get("note", "")})
+    return rows
+
+
+def run(cases: Iterable[Any], backends: Sequence[str] | None = None,
+        dtypes: Sequence[str] | None = None, order: int = 2, progress: bool = True,
+        command: str = "") -> Run:
+    """Run `cases` through `backends` at `dtypes` and compare everything.
+
+    Args:
+        cases: Case objects (e.g. `cases.select(family)`).
+        backends: backend names; None for every installed backend.
+        dtypes: "float64" and/or "float32"; None for both.
+        order: 1 for gradients, 2 to add Hessians (capped by each case's max_order).
+        progress: show a progress bar on stderr.
+        command: the command line, recorded in the metadata.
+
+    Returns:
+        a `Run`; `run(...).frame()` is the tidy pandas DataFrame.
+    """
+    cases = list(cases)
+    names = resolve_backends(backends)
+    dtypes = resolve_dtypes(dtypes)
+    start = time.perf_counter()
+    rows, results = [], []
+    for case in _progress(cases, progress):
+        done = evaluate_case(case, names, dtypes, order)
+        rows.extend(done.rows)
+        results.extend(done.results)
+    seconds: dict[str, float] = {}
+    for result in results:
+        seconds[result.backend] = seconds.get(result.backend, 0.0) + result.seconds
+    metadata = {
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "backends": names,
+        "dtypes": dtypes,
+        "order": order,
+        "cases": len(cases),
+        "versions": versions(names),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "tolerances": TOLERANCES,
+        "seconds_total": time.perf_counter() - start,
+        "seconds_per_backend": seconds,
+        "unavailable": {name: adapters.get(name).available()[1]
+                        for name in adapters.NAMES if not adapters.get(name).available()[0]},
+    }
+    return Run(rows, results, metadata, cases)
+
+
+def versions(names: Sequence[str]) -> dict[str, str]:
+    """Versions of python, numpy, refad and of what each backend ran on."""
+    import numpy
+
+    import refad
+    found = {"python": sys.version.split()[0], "numpy": numpy.__version__,
+             "refad": refad.__version__}
+    for name in names:
+        backend = adapters.get(name)
+        if backend.available()[0]:
+            found.update(backend.versions())
+    return found
+
+
+def _progress(items: list, enabled: bool):
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc="cases", unit="case", file=sys.stderr, leave=False)
