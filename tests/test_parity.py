@@ -22,7 +22,7 @@ ORDER = 2
 DTYPES = ("float64", "float32")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _evaluated(case_name: str):
     installed = tuple(adapters.available())
     return evaluate_case(cases.get(case_name), installed, DTYPES, ORDER)

@@ -356,6 +356,8 @@ def test_second_derivative_through_create_graph(name, k, i):
 @pytest.mark.parametrize(("name", "k"), EXAMPLES)
 def test_float32_forward_and_vjp(name, k):
     prim, args, params = example_of(name, k)
+    if "dtype" in params:
+        params = dict(params, dtype=np.float32)     # a cast: ask it for float32 too
     wrt = differentiable_inputs(prim, args)
     v = random_like(forward(prim, args, params).shape, rng_for(name, k, "f32"))
 
