@@ -17,8 +17,12 @@ _KNOWN = {
     "jax": ("adapters.jax_backend", "JaxBackend"),
     "sympy": ("adapters.sympy_backend", "SympyBackend"),
     "numeric": ("adapters.numeric_backend", "NumericBackend"),
+    # JAX under jit: XLA may simplify (log(exp(x)) becomes x), which is itself a finding;
+    # it compiles every case, so it runs only when asked for by name.
+    "jax-jit": ("adapters.jax_backend", "JaxJitBackend"),
 }
 NAMES = tuple(_KNOWN)
+DEFAULT = ("refad", "torch", "jax", "sympy", "numeric")
 _instances: dict[str, Backend] = {}
 
 
@@ -33,8 +37,8 @@ def get(name: str) -> Backend:
 
 
 def available() -> list[str]:
-    """The names of the backends that can run here."""
-    return [name for name in NAMES if get(name).available()[0]]
+    """The default backends that can run here (everything but the opt-in `jax-jit`)."""
+    return [name for name in DEFAULT if get(name).available()[0]]
 
 
-__all__ = ["DTYPES", "NAMES", "Backend", "Result", "available", "get"]
+__all__ = ["DEFAULT", "DTYPES", "NAMES", "Backend", "Result", "available", "get"]

@@ -94,7 +94,7 @@ class Backend:
             result = self._evaluate(case, dtype, order)
         except Exception as error:  # noqa: BLE001 -- a backend failing is a finding, not a crash
             result = Result(self.name, case.name, dtype, order, status="error",
-                            error=_describe(error))
+                            error=_describe(error), mode=getattr(self, "mode", "eager"))
         result.seconds = time.perf_counter() - start
         return result
 

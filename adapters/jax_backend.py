@@ -5,11 +5,13 @@ float64 needs JAX's x64 mode. It is switched on with JAX's own context manager
 using this adapter never changes how other code's JAX behaves; float32 runs inside
 `enable_x64(False)`, so they too do not depend on the caller's setting.
 
-Modes: eager JAX dispatches every primitive on its own (about 0.3 ms a node here), `jax.jit`
-pays one compile (0.1 s for a tiny case, growing faster than linearly with the graph) and
-then runs fast. `JaxBackend()` ("auto") counts the case's nodes with refad, picks whichever
-the cost model below says is cheaper, and records the choice in `Result.mode` and the count
-in `Result.info["ops"]`.
+Modes: eager JAX compiles each primitive once per operand shape (0.3-1 s here) and then
+dispatches it in about 0.3 ms; `jax.jit` compiles the whole evaluation (0.15 s for a tiny
+case, growing with the graph) and then runs fast. `JaxBackend()` ("auto") measures the case's
+graph with refad (nodes, and distinct non-scalar shapes), picks whichever the cost model
+below says is cheaper (in practice: eager for scalar cases, jit for small tensor cases,
+eager again for long tensor chains), and records the choice in `Result.mode`, the node count
+in `Result.info["ops"]` and the shape count in `Result.info["shapes"]`.
 `JaxBackend(mode="jit")` (also registered-able as `JaxJitBackend`, named `jax-jit`) always
 compiles: that is what a "jax-jit" report column uses. Its answers may legitimately differ
 from eager ones, because XLA rewrites the graph (it may fuse `log(exp(x))` into `x`, or
@@ -28,14 +30,16 @@ from .base import Backend, Result, as_numpy, hessian_pairs
 INSTALL_HINT = "jax is not installed (pip install 'refad[jax]')"
 MODES = ("auto", "eager", "jit")
 
-# The auto-mode cost model, in seconds, measured with warm caches on this project's CPU
-# machine (jax 0.10.2, scalar chains of 13 to 6,000 nodes). Eager dispatch costs a fixed
-# amount per node; XLA's compile time also grows with the graph, and faster (superlinearly:
-# 1 ms per node at 500 nodes, 7 ms at 6,000; order 2 worse still), so on CPU a one-shot
-# evaluation is cheaper eagerly at every size measured. Re-measure on other hardware.
-EAGER_SECONDS_PER_OP = {1: 0.3e-3, 2: 1.0e-3}   # value_and_grad; plus jax.hessian at order 2
-COMPILE_SECONDS = {1: 0.1, 2: 0.15}             # trace and compile a tiny case
-COMPILE_SECONDS_PER_OP = {1: 1.0e-3, 2: 10e-3}  # the growth of compile time with the graph
+# The auto-mode cost model, in seconds, measured on this project's 2-core CPU machine under
+# load (jax 0.10.2); re-measure on other hardware. Eager JAX compiles each primitive once per
+# operand shape and dtype, on first use, and then dispatches it in ~0.3 ms: scalar shapes
+# recur from case to case, so scalar cases run warm, while a tensor case's shapes are
+# usually new and each costs a compile. jit compiles the whole evaluation once, in a time
+# that grows with the graph (faster than linearly for long chains).
+EAGER_SECONDS_PER_OP = {1: 0.3e-3, 2: 1.0e-3}   # warm dispatch per node (order 2: jax.hessian)
+EAGER_SECONDS_PER_SHAPE = {1: 0.3, 2: 1.0}      # first use of an (op, non-scalar shape) pair
+COMPILE_SECONDS = {1: 0.15, 2: 0.3}             # trace and compile a tiny case
+COMPILE_SECONDS_PER_OP = {1: 0.03, 2: 0.08}     # the growth of compile time with the graph
 
 
 class JaxBackend(Backend):
@@ -65,8 +69,10 @@ class JaxBackend(Backend):
         info: dict[str, Any] = {}
         mode = self.mode
         if mode == "auto":
-            info["ops"] = count_ops(case)
-            mode = choose_mode(info["ops"], order)
+            size = graph_size(case)
+            if size is not None:
+                info["ops"], info["shapes"] = size
+            mode = choose_mode(size, order)
         with _x64(jax, dtype == "float64"):
             try:
                 value, grads, hessian = _compute(case, dtype, order, jit=mode == "jit")
@@ -80,8 +86,9 @@ class JaxBackend(Backend):
             result = Result(self.name, case.name, dtype, order, mode=mode, info=info,
                             value=as_numpy(value, dtype))
             names = case.differentiated
-            for name, g in zip(names, grads, strict=True):
-                result.grad[name] = as_numpy(g, dtype)
+            if order >= 1:
+                for name, g in zip(names, grads, strict=True):
+                    result.grad[name] = as_numpy(g, dtype)
             if hessian is not None:
                 position = {name: i for i, name in enumerate(names)}
                 for a, b in hessian_pairs(names):
@@ -120,7 +127,7 @@ def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
 
     def compute(args, fixed):
         if order < 1 or not names:
-            return f(*args, fixed), tuple(jnp.zeros_like(a) for a in args), None
+            return f(*args, fixed), (), None
         value, grads = jax.value_and_grad(f, argnums=argnums)(*args, fixed)
         hessian = jax.hessian(f, argnums=argnums)(*args, fixed) if order >= 2 else None
         return value, grads, hessian
@@ -129,20 +136,21 @@ def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
         compute = jax.jit(compute)
     value, grads, hessian = compute(args, fixed)
     value = np.asarray(value)
-    grads = tuple(np.asarray(g) for g in grads) if order >= 1 else ()
+    grads = tuple(np.asarray(g) for g in grads)
     if hessian is not None:
         hessian = [[np.asarray(block) for block in row] for row in hessian]
     return value, grads, hessian
 
 
-def count_ops(case) -> int | None:
-    """The number of nodes in refad's graph of the case (inner `grad`s included), or None.
+def graph_size(case) -> tuple[int, int] | None:
+    """The size of refad's graph of the case (inner `grad`s included), or None.
 
     Args:
         case: the case, evaluated once by refad with every input requiring grad.
 
     Returns:
-        the node count, or None when refad cannot evaluate the case.
+        (nodes, distinct (op, shape) pairs of non-scalar nodes), or None when refad cannot
+        evaluate the case.
     """
     import refad
 
@@ -154,26 +162,43 @@ def count_ops(case) -> int | None:
     except Exception:  # noqa: BLE001 -- the real evaluation will report the problem
         return None
     if not isinstance(out, refad.Tensor) or not out.requires_grad:
-        return 1
-    return len(refad.topological_order([out]))
+        return 1, 0
+    nodes = refad.topological_order([out])
+    shapes = {(node.op, node.shape) for node in nodes if node.op and node.shape != ()}
+    return len(nodes), len(shapes)
 
 
-def choose_mode(ops: int | None, order: int) -> str:
-    """"jit" when the estimated compile cost is below the estimated eager cost, else "eager".
+def estimate_seconds(ops: int, shapes: int, order: int) -> dict[str, float]:
+    """The cost model: estimated seconds of one evaluation, eagerly and under jit.
 
     Args:
-        ops: the case's node count (None: unknown, run eagerly).
+        ops: the number of nodes of the case's graph.
+        shapes: its distinct (op, non-scalar shape) pairs (each an eager compile).
         order: the derivative order (0 is costed like 1).
+
+    Returns:
+        {"eager": seconds, "jit": seconds}.
+    """
+    order = min(max(order, 1), 2)
+    eager = ops * EAGER_SECONDS_PER_OP[order] + shapes * EAGER_SECONDS_PER_SHAPE[order]
+    jit = COMPILE_SECONDS[order] + ops * COMPILE_SECONDS_PER_OP[order]
+    return {"eager": eager, "jit": jit}
+
+
+def choose_mode(size: tuple[int, int] | None, order: int) -> str:
+    """"jit" when the cost model says jit is cheaper for a case of this size, else "eager".
+
+    Args:
+        size: `graph_size(case)` (None: unknown, run eagerly).
+        order: the derivative order.
 
     Returns:
         "eager" or "jit".
     """
-    if ops is None:
+    if size is None:
         return "eager"
-    order = min(max(order, 1), 2)
-    eager_seconds = ops * EAGER_SECONDS_PER_OP[order]
-    jit_seconds = COMPILE_SECONDS[order] + ops * COMPILE_SECONDS_PER_OP[order]
-    return "jit" if jit_seconds < eager_seconds else "eager"
+    estimate = estimate_seconds(*size, order)
+    return "jit" if estimate["jit"] < estimate["eager"] else "eager"
 
 
 @functools.cache

@@ -94,6 +94,13 @@ def make_ops(dtype) -> SimpleNamespace:
     Most names are torch's own functions; small wrappers cover the places where torch's
     signature differs from the vocabulary (numbers where torch wants tensors, `axis` and
     `keepdims` spelled `dim` and `keepdim`, JAX-style `grad`).
+
+    Args:
+        dtype: `torch.float64` or `torch.float32`, the dtype given to Python numbers that
+            meet no tensor.
+
+    Returns:
+        a namespace with every name in `refad.vocabulary.FUNCTIONS`.
     """
     import torch
 

@@ -21,6 +21,7 @@ import operator
 import numpy as np
 
 from .registry import defprim, dtype_of, example, shape_of, zeros_like
+from .tensor import Tensor
 
 # -- broadcasting: reduced back in exactly one place ---------------------------------------
 
@@ -125,8 +126,11 @@ neg = defprim("neg", np.negative, operator.neg,
 
 
 def _pow_vjp_base(g, out, x, y):
-    # PyTorch: where(exponent == 0, 0, grad * exponent * self^(exponent - 1)), so that
-    # d/dx x^0 is 0 even at x = 0 (where 0 * 0^-1 would be nan).
+    # PyTorch: d/dx x^0 is 0 even at x = 0, where 0 * 0^-1 would be nan. For a number
+    # exponent it decides in Python (no graph, so higher derivatives stay 0 as well); for a
+    # tensor exponent it uses where(exponent == 0, 0, grad * exponent * self^(exponent - 1)).
+    if type(y) is not Tensor and np.ndim(y) == 0:
+        return zeros_like(g) if y == 0 else unbroadcast(g * (y * pow(x, y - 1)), x)
     return unbroadcast(where(y == 0, 0.0, g * (y * pow(x, y - 1))), x)
 
 

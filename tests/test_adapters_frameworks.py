@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from adapters.base import hessian_pairs
-from adapters.jax_backend import COMPILE_SECONDS, JaxBackend, JaxJitBackend, choose_mode
+from adapters.jax_backend import JaxBackend, JaxJitBackend, choose_mode, graph_size
 from adapters.refad_backend import RefadBackend
 from adapters.torch_backend import TorchBackend
 from cases.case import Case, expression_case
+from refad.vocabulary import FUNCTIONS
 
 RTOL = 1e-12                # float64 agreement between backends
 FRAMEWORKS = ("torch", "jax")
@@ -41,7 +42,9 @@ UNUSED = Case("unused", lambda ops, x, y: ops.square(x) + 0.0 * ops.abs(x), {"x"
 REDUCE = Case("reduce", lambda ops, m: ops.sum(ops.mean(ops.exp(m), axis=0, keepdims=True)
                                                * ops.sum(m, axis=1, keepdims=True)),
               {"m": np.arange(6.0).reshape(2, 3) / 5}, "tensors")
-AGREEMENT_CASES = (SEED, BROADCAST, NESTED, WHERE, CLOSURE, CONSTANT, UNUSED, REDUCE)
+SUBSET = Case("wrt-subset", lambda ops, x, y: ops.sin(x * y) * ops.exp(-y), {"x": 0.3, "y": 2.0},
+              "graphs", wrt=("y",), note="x is an input held fixed: no derivative reported")
+AGREEMENT_CASES = (SEED, BROADCAST, NESTED, WHERE, CLOSURE, CONSTANT, UNUSED, REDUCE, SUBSET)
 
 
 @pytest.fixture(params=FRAMEWORKS)
@@ -118,6 +121,14 @@ def test_unused_input_has_zero_derivatives(backend):
     assert result.hessian[("x", "y")] == 0.0 and result.hessian[("y", "y")] == 0.0
 
 
+def test_order_zero_and_subsets(backend):
+    value_only = backend.evaluate(SEED, "float64", order=0)
+    assert_ok(value_only)
+    assert value_only.grad == {} and value_only.hessian == {}
+    subset = backend.evaluate(SUBSET, "float64", order=2)
+    assert set(subset.quantities()) == {"value", "d/dy", "d2/dydy"}
+
+
 def test_nested_grad_three_ways():
     pytest.importorskip("torch", reason="torch is not installed")
     pytest.importorskip("jax", reason="jax is not installed")
@@ -140,6 +151,18 @@ def test_errors_become_results(backend, case):
         assert "KeyError" in result.error and "missing" in result.error
     else:
         assert "matmul" in result.error and "(2, 3)" in result.error, result.error
+
+
+def test_ops_cover_the_vocabulary(backend):
+    if backend.name == "torch":
+        import torch
+
+        from adapters.torch_backend import make_ops
+        ops = make_ops(torch.float64)
+    else:
+        from adapters.jax_backend import make_ops
+        ops = make_ops()
+    assert set(vars(ops)) == set(FUNCTIONS)
 
 
 def test_lazy_imports():
@@ -176,20 +199,30 @@ def test_jax_float64_leaves_x64_off():
 def test_jax_modes_and_names():
     pytest.importorskip("jax", reason="jax is not installed")
     auto = JaxBackend().evaluate(WHERE, "float64", order=1)
-    assert auto.mode in ("eager", "jit") and auto.info["ops"] > 3
+    assert auto.mode == "eager", "a small scalar case runs eagerly"
+    assert auto.info["ops"] == graph_size(WHERE)[0] and auto.info["shapes"] == 0
+    assert JaxBackend().evaluate(CONSTANT, "float64", order=1).mode == "jit"
     jit = JaxJitBackend()
     assert jit.name == "jax-jit" and JaxBackend(mode="eager").name == "jax-eager"
     compiled = jit.evaluate(WHERE, "float64", order=1)
-    assert compiled.mode == "jit"
+    assert compiled.mode == "jit" and "ops" not in compiled.info
     assert_same(compiled, auto)
-    keys = JaxBackend().versions()
-    assert set(keys) == {"jax", "jaxlib"}
+    assert set(JaxBackend().versions()) == {"jax", "jaxlib"}
+    # Python control flow on a value cannot be traced: auto falls back to eager, jit fails.
+    branchy = Case("branch", lambda ops, x: ops.sum(ops.sin(x)) if ops.sum(x) > 0 else 0.0,
+                   {"x": np.array([0.5, 1.0])}, "errors")
+    fallback = JaxBackend().evaluate(branchy, "float64", order=1)
+    assert fallback.mode == "eager" and "boolean" in fallback.info["jit_failed"]
+    assert jit.evaluate(branchy, "float64", order=1).status == "error"
     with pytest.raises(ValueError, match="mode 'fast'"):
         JaxBackend(mode="fast")
 
 
 def test_choose_mode():
-    assert choose_mode(None, 1) == "eager"
-    assert choose_mode(1, 1) == "eager"           # never compile a tiny case
-    assert choose_mode(1, 2) == "eager"
-    assert COMPILE_SECONDS[1] > 0
+    assert choose_mode(None, 1) == "eager"            # refad could not size the case
+    assert choose_mode((5, 0), 2) == "eager"          # small scalar case: eager is warm
+    assert choose_mode((5000, 0), 1) == "eager"       # a long scalar chain: compile is worse
+    assert choose_mode((12, 7), 1) == "jit"           # small tensor case: new shapes
+    assert choose_mode((400, 4), 1) == "eager"        # long tensor chain: compile is worse
+    assert graph_size(SEED) == (5, 0)
+    assert graph_size(Case("bad", lambda ops, x: ops.nope(x), {"x": 1.0}, "errors")) is None

@@ -30,7 +30,7 @@ def _evaluated(case_name: str):
 
 def _params():
     for case in cases.CATALOGUE:
-        for backend in adapters.NAMES:
+        for backend in adapters.DEFAULT:
             for dtype in DTYPES:
                 marks = [pytest.mark.xdist_group(case.name)]
                 yield pytest.param(case.name, backend, dtype, marks=marks,
