@@ -3,11 +3,15 @@
 Two ways to the numbers, tried in this order:
 - `mpmath` (scalar cases): the case runs on mpmath numbers at 50 digits and `mpmath.diff`
   takes the derivatives (central differences with a step near 10**-54 at several hundred
-  bits, so they are exact to far beyond float64); results are rounded once to float64.
+  bits), with each input moved in steps scaled to it and extra digits for tiny inputs.
+  Everything is computed again at 65 digits: numbers that agree to 30 digits are kept;
+  a derivative that moves with the step (relu'' at 0 ~ 1/(4h)) is at a kink and is nan;
+  one lost in f's last digits is recomputed at 200. Results are rounded once to float64.
 - `finite-difference` (everything else, or when mpmath cannot run the case): the case runs
   in float64 with refad as the ops namespace, and central differences with the classic steps
   h = eps**(1/3) * max(1, |x_i|) (first derivatives, error ~ eps**(2/3) ~ 4e-11 relative)
-  and h = eps**(1/4) * max(1, |x_i|) (second derivatives, error ~ eps**(1/2) ~ 1e-8).
+  and h = eps**(1/4) * max(1, |x_i|) (second derivatives, error ~ eps**(1/2) ~ 1e-8, and an
+  absolute noise of that size where the exact entry is 0).
 Either way the numbers are float64 for every dtype: this backend is a reference.
 
 `taylor_check` (also `NumericBackend.taylor`) tests a claimed gradient with no tolerance on
@@ -66,9 +70,11 @@ class NumericBackend(Backend):
 
 
 TAYLOR_POWERS = range(4, 21)  # h = 2**-k, k = 4..20
-TAYLOR_NOISE = 1e3  # a remainder counts when above TAYLOR_NOISE * eps * |f|
-TAYLOR_FIT = 8  # the fit uses at most this many of the smallest counted h
-TAYLOR_SLOPE = 1.8  # a slope above this passes
+TAYLOR_NOISE = 1e3  # a remainder counts when above TAYLOR_NOISE * eps * |f| ...
+TAYLOR_MEASURED = 10  # ... and above 10 times the remainder measured at h = 2**-48..2**-52
+TAYLOR_FIT = 6  # the fit uses at most this many of the smallest counted h
+TAYLOR_SLOPE = 1.8  # a fitted slope above this passes ...
+TAYLOR_LOCAL = 1.5  # ... when no step-to-step slope among the fitted points is below this
 
 
 def taylor_check(case, grad: dict[str, np.ndarray], *, seed: int = 0) -> dict:
@@ -79,58 +85,94 @@ def taylor_check(case, grad: dict[str, np.ndarray], *, seed: int = 0) -> dict:
     float64 through refad. Taylor's theorem makes r = O(h**2) when the gradient is right and
     ~ h |<error, v>| when it is wrong, so the slope of log r against log h is 2 or 1.
 
-    Only remainders above the rounding noise count: r > 1e3 * eps * max(|f(x)|,
-    |f(x + h v)|, |h <grad, v>|) (1e3 leaves room for rounding in f itself). The slope is a
-    least-squares fit over the (at most 8) smallest counted h, where the asymptotic regime
-    is cleanest; a wrong gradient whose error is small next to the curvature only shows
-    slope 1 there. `ok` means slope > 1.8 (pre-asymptotic terms may pull 2 down a little;
-    a vanishing curvature along v gives 3), or a remainder at rounding level for all but at
-    most two h (f linear along v, or a gradient right to rounding): too few points to fit.
-    At a kink inside the probed range even a conventional gradient gives slope ~1.
+    Only remainders above rounding noise count: above 1e3 * eps * max(|f(x)|, |f(x + h v)|,
+    |h <grad, v>|) and above 10 times the largest remainder at h = 2**-48..2**-52 (a
+    few ulps of x, where any remainder is rounding: this catches an f that cancels, like
+    log(1 + x) at x = 1e-10). The slope is a least-squares fit over the (at most 6) smallest
+    counted h, the asymptotic end, where a wrong gradient shows slope 1 even when its error
+    is small next to the curvature. `ok`: slope > 1.8 (pre-asymptotic terms may pull 2 down a
+    little; a vanishing curvature along v gives 3) and no step-to-step slope below 1.5 (where
+    the error and curvature terms cancel, r dips and a wrong gradient can fit slope > 2), or
+    fewer than 3 remainders above noise (f linear along v, or a gradient right to rounding:
+    nothing to fit).
+
+    Steps of 2**-k are lost in the rounding of x = 1e30 and jump over the singularity next
+    to x = 1e-300. So unless this absolute run passes with a fit, a second run scales v by
+    |x_i| (1 where x_i = 0): relative steps. A fitted pass of either run passes; otherwise
+    the run with a fit reports (both at rounding level: ok, nothing to fit). At a kink
+    inside the probed range even a conventional gradient gives slope ~1; a non-finite f(x)
+    or gradient cannot be checked; and an f that float64 computes with a large relative
+    error (sqrt(x + 1) - sqrt(x) at 1e12) makes its float64 gradient fail, rightly.
 
     Args:
         case: the case (duck-typed `Case`); grad: input name -> claimed gradient, shaped
             like the input, for every name in `case.differentiated`; seed: of the direction.
 
     Returns:
-        {"slope", "ok", "h", "remainder", "floor", "fitted" (the h used), "note"}.
+        {"slope", "ok", "h", "remainder", "floor", "fitted" (the h used), "local_min"
+        (the smallest step-to-step slope among them), "steps"
+        ("absolute" or "relative"), "note"} of the deciding run; when a relative run was
+        made, "first" holds the absolute run.
     """
     f, flat = float_function(case)
     x = flat.point
     g = flat.join(grad, "gradient")
-    direction = np.random.default_rng(seed).standard_normal(x.size)
-    direction /= max(np.linalg.norm(direction), np.finfo(float).tiny)
+    unit = np.random.default_rng(seed).standard_normal(x.size)
+    unit /= max(np.linalg.norm(unit), np.finfo(float).tiny)
+    absolute = _taylor_run(f, x, g, unit, "absolute")
+    if absolute["ok"] and absolute["fitted"]:
+        return absolute
+    scale = np.where((x != 0) & np.isfinite(x), np.abs(x), 1.0)
+    if np.all(scale == 1.0):
+        return absolute
+    relative = _taylor_run(f, x, g, unit * scale, "relative")
+    relative["first"] = absolute
+    if relative["ok"] and relative["fitted"]:
+        return relative
+    if absolute["ok"] and relative["ok"]:
+        return absolute  # both at rounding level: nothing to fit either way
+    return absolute if absolute["fitted"] or not relative["fitted"] else relative
+
+
+def _taylor_run(f, x: np.ndarray, g: np.ndarray, direction: np.ndarray, steps: str) -> dict:
+    """One Taylor-remainder run along `direction` (see `taylor_check`)."""
     f0 = f(x)
-    slope_term = float(g @ direction)
-    h = [2.0 ** -k for k in TAYLOR_POWERS]
-    remainder, floor = [], []
-    for step in h:
+    with np.errstate(all="ignore"):
+        slope_term = float(g @ direction)
+
+    def remainder(step: float) -> tuple[float, float]:
         moved = f(x + step * direction)
-        remainder.append(abs(moved - f0 - step * slope_term))
         scale = max(abs(f0), abs(moved), abs(step * slope_term))
-        floor.append(TAYLOR_NOISE * EPS * scale)
-    report = {"slope": math.nan, "ok": False, "h": h, "remainder": remainder,
-              "floor": floor, "fitted": [], "note": ""}
+        return abs(moved - f0 - step * slope_term), TAYLOR_NOISE * EPS * scale
+
+    report = {"slope": math.nan, "ok": False, "h": [], "remainder": [], "floor": [],
+              "fitted": [], "steps": steps, "note": ""}
     if not (math.isfinite(f0) and math.isfinite(slope_term)):
         report["note"] = f"f(x) = {f0} and <grad, v> = {slope_term}: not finite"
         return report
-    counted = [i for i, (r, lo) in enumerate(zip(remainder, floor, strict=True))
-               if math.isfinite(r) and r > lo]
+    noise = max(remainder(sign * 2.0 ** -k)[0] for k in range(48, 53) for sign in (1, -1))
+    for k in TAYLOR_POWERS:
+        r, floor = remainder(2.0 ** -k)
+        report["h"].append(2.0 ** -k)
+        report["remainder"].append(r)
+        report["floor"].append(max(floor, TAYLOR_MEASURED * noise))
+    h, r = report["h"], report["remainder"]
+    counted = [i for i, floor in enumerate(report["floor"]) if math.isfinite(r[i]) and r[i] > floor]
     if len(counted) < 3:
         report["ok"] = True
-        if counted:
-            report["note"] = (f"only {len(counted)} of {len(h)} remainders above rounding "
-                              "level: too few to fit; consistent with a right gradient")
-        else:
-            report["note"] = ("remainder at rounding level for every h: f is linear along v, "
-                              "or the gradient is right to rounding")
+        report["note"] = (f"{len(counted)} of {len(h)} remainders above rounding noise: nothing "
+                          "to fit (f linear along v, or a gradient right to rounding)")
         return report
     fitted = counted[-TAYLOR_FIT:]
-    slope = float(np.polyfit(np.log([h[i] for i in fitted]),
-                             np.log([remainder[i] for i in fitted]), 1)[0])
-    report.update(slope=slope, ok=slope > TAYLOR_SLOPE, fitted=[h[i] for i in fitted])
+    log_h, log_r = np.log([h[i] for i in fitted]), np.log([r[i] for i in fitted])
+    slope = float(np.polyfit(log_h, log_r, 1)[0])
+    # Where the error term h <error, v> and the curvature term cancel, r dips and the fitted
+    # slope can exceed 2 for a wrong gradient: every step-to-step slope must be near 2 too.
+    steepest_drop = float(np.min(np.diff(log_r) / np.diff(log_h)))
+    report.update(slope=slope, ok=slope > TAYLOR_SLOPE and steepest_drop > TAYLOR_LOCAL,
+                  fitted=[h[i] for i in fitted], local_min=steepest_drop)
     verdict = "second order: gradient consistent" if report["ok"] else "below 2: gradient wrong"
-    report["note"] = f"slope {slope:.2f} over {len(fitted)} steps; {verdict}"
+    report["note"] = f"slope {slope:.2f} over {len(fitted)} {steps} steps; {verdict}"
     return report
 
 
@@ -146,12 +188,22 @@ def _mpmath_derivatives(case, order: int, result: Result) -> None:
     """
     import mpmath
 
-    coarse = _mpmath_numbers(case, order, DIGITS)
-    fine = _mpmath_numbers(case, order, DIGITS + 15)
-    scale = max(1.0, abs(to_float64(coarse["value"])))
+    coarse, scales = _mpmath_numbers(case, order, DIGITS)
+    fine, _ = _mpmath_numbers(case, order, DIGITS + 15)
+    levels = {key: _zero_level(coarse, fine, scales, key) for key in coarse}
+    # A derivative far smaller than f (3e-139 at the end of a 200-layer tanh chain) is lost
+    # in f's last digits: 0 or noise at 50 digits. Ask again with 150 more digits.
+    small = [key for key, number in coarse.items()
+             if key != "value" and mpmath.isfinite(number) and abs(number) <= levels[key]]
+    if small:
+        deep, _ = _mpmath_numbers(case, order, DIGITS + 150, keys=small)
+        deeper, _ = _mpmath_numbers(case, order, DIGITS + 165, keys=small)
+        for key in small:
+            if deep[key] != 0 and _agree(deep[key], deeper[key]):
+                coarse[key], fine[key] = deep[key], deeper[key]
     unstable = []
     for key, number in coarse.items():
-        value = _settled(number, fine[key], scale)
+        value = _settled(number, fine[key], levels[key])
         if math.isnan(value) and not mpmath.isnan(number):
             unstable.append(key)
         if key == "value":
@@ -167,41 +219,84 @@ def _mpmath_derivatives(case, order: int, result: Result) -> None:
                                "(not differentiable here): reported as nan")
 
 
-def _mpmath_numbers(case, order: int, digits: int) -> dict:
-    """{"value": v, name: d/dname, (a, b): d2/dadb} as mpmath numbers at `digits`."""
+def _mpmath_numbers(case, order: int, digits: int, keys=None) -> tuple[dict, dict]:
+    """{"value": v, name: d/dname, (a, b): d2/dadb} as mpmath numbers (only `keys` when
+    given), and per key the product of the input scales it was divided by.
+
+    mpmath.diff steps by about 10**-digits in absolute terms, which is no step at all
+    next to x = 1e30 and a leap across x = 1e-300. So each input is moved as
+    x_i + s_i * t_i with s_i = 2**k >= |x_i| (for |x_i| > 1; exact to divide by), and tiny
+    inputs raise the precision by as many digits as they are small.
+    """
     import mpmath
 
     names = tuple(case.inputs)
+    values = [float(case.inputs[name]) for name in names]
+    powers = [max(0, math.frexp(v)[1]) if math.isfinite(v) else 0 for v in values]
+    tiny = [-math.log10(abs(v)) for v in values if 0 < abs(v) < 1]
+    digits += min(400, math.ceil(max(tiny, default=0)))
     ops = _mpmath_namespace()
 
-    def f(*values):
-        return _real(case.fn(ops, **dict(zip(names, values, strict=True))))
+    def f(*moves):
+        moved = [x + mpmath.ldexp(t, k) for x, k, t in zip(point, powers, moves, strict=True)]
+        return _real(case.fn(ops, **dict(zip(names, moved, strict=True))))
 
     def orders(*wrt: str) -> list[int]:
         return [sum(1 for w in wrt if w == name) for name in names]
 
+    def scale(*wrt: str):
+        return mpmath.ldexp(1, sum(powers[names.index(w)] for w in wrt))
+
     with mpmath.workdps(digits):
-        point = [mpmath.mpf(float(case.inputs[name])) for name in names]
-        numbers: dict = {"value": f(*point)}
+        point = [mpmath.mpf(v) for v in values]
+        zero = [mpmath.mpf(0)] * len(names)
+        numbers: dict = {"value": f(*zero)}
+        divisors: dict = {"value": mpmath.mpf(1)}
         for name in case.differentiated if order >= 1 else ():
-            numbers[name] = _real(mpmath.diff(f, point, orders(name)))
+            if keys is not None and name not in keys:
+                continue
+            divisors[name] = scale(name)
+            numbers[name] = _real(mpmath.diff(f, zero, orders(name))) / divisors[name]
         for a, b in hessian_pairs(case.differentiated) if order >= 2 else ():
-            numbers[(a, b)] = _real(mpmath.diff(f, point, orders(a, b)))
-    return numbers
+            if keys is not None and (a, b) not in keys:
+                continue
+            divisors[(a, b)] = scale(a, b)
+            numbers[(a, b)] = _real(mpmath.diff(f, zero, orders(a, b))) / divisors[(a, b)]
+    return numbers, divisors
 
 
-def _settled(coarse, fine, scale: float) -> float:
+def _zero_level(coarse: dict, fine: dict, divisors: dict, key) -> Any:
+    """How big a number must be not to be noise around zero: 1e-30 times the largest of
+    |f| / (the input scales of `key`) and the settled derivatives of the same order."""
+    import mpmath
+
+    def order(k) -> int:
+        return 0 if k == "value" else (2 if isinstance(k, tuple) else 1)
+
+    value = coarse["value"]
+    sizes = [mpmath.mpf(1), abs(value) if mpmath.isfinite(value) else 0]
+    sizes = [size / divisors[key] for size in sizes]
+    sizes += [abs(v) for k, v in coarse.items() if order(k) == order(key)
+              and mpmath.isfinite(v) and _agree(v, fine[k])]
+    return mpmath.mpf(10) ** -30 * max(sizes)
+
+
+def _agree(a, b) -> bool:
+    """Equal to 30 digits (both finite)."""
+    return abs(a - b) <= abs(a).context.mpf(10) ** -30 * max(abs(a), abs(b))
+
+
+def _settled(coarse, fine, zero_level) -> float:
     """The float64 of a number computed at two precisions: itself when they agree to 30
-    digits, 0 when both are noise around zero (below 1e-30 * scale), else nan (a kink)."""
+    digits, 0 when both are noise around zero (below `zero_level`), else nan (a kink)."""
     import mpmath
 
     if mpmath.isnan(coarse) or mpmath.isnan(fine) or mpmath.isinf(coarse) or mpmath.isinf(fine):
         same = (mpmath.isnan(coarse) and mpmath.isnan(fine)) or coarse == fine
         return to_float64(coarse) if same else math.nan
-    size = max(abs(coarse), abs(fine))
-    if abs(coarse - fine) <= mpmath.mpf(10) ** -30 * size:
+    if _agree(coarse, fine):
         return to_float64(coarse)
-    return 0.0 if size <= mpmath.mpf(10) ** -30 * scale else math.nan
+    return 0.0 if max(abs(coarse), abs(fine)) <= zero_level else math.nan
 
 
 def to_float64(value: Any) -> float:
@@ -244,6 +339,14 @@ def _mpmath_namespace() -> SimpleNamespace:
     def log(x):
         return -mpmath.inf if x == 0 else mpmath.log(x)
 
+    def periodic(function, name: str):
+        def call(x):
+            # sin(exp(1e300)) would reduce its argument with 10**300 digits: refuse.
+            if mpmath.isfinite(x) and mpmath.mag(x) > 4096:
+                raise NotScalar(f"{name} of a number beyond 2**4096 (float64 gives nan)")
+            return function(x)
+        return call
+
     def extreme(pick):
         def function(a, b):
             a, b = _real(a), _real(b)
@@ -262,7 +365,8 @@ def _mpmath_namespace() -> SimpleNamespace:
         return lambda v: mpmath.diff(lambda t: _real(fun(t)), _real(v))
 
     return SimpleNamespace(
-        sin=real(mpmath.sin), cos=real(mpmath.cos), tan=real(mpmath.tan),
+        sin=real(periodic(mpmath.sin, "sin")), cos=real(periodic(mpmath.cos, "cos")),
+        tan=real(periodic(mpmath.tan, "tan")),
         tanh=real(mpmath.tanh), exp=real(mpmath.exp), log=real(log), sqrt=real(mpmath.sqrt),
         abs=real(mpmath.fabs), relu=real(lambda x: x if x > 0 else mpmath.mpf(0)),
         sigmoid=real(lambda x: 1 / (1 + mpmath.exp(-x))), square=real(lambda x: x * x),

@@ -2,17 +2,28 @@
 
 The case runs once on real sympy symbols, which turns it into a formula; `diff` gives the
 exact first and second derivatives. Each formula is evaluated at the case's inputs taken
-exactly (a float64 is a binary fraction, so `Rational(x)` is its exact value) with 50
-significant digits, then rounded once to float64. The reference is the same float64 numbers
-for every dtype: a float32 run of this backend returns them unchanged (float64) and says so
-in `info`, so the comparison layer can use one reference for both dtypes.
+exactly (a float64 is a binary fraction, so `Rational(x)` is its exact value; float
+constants in the case are taken exactly too) with 50 significant digits (evalf, adaptive,
+strict, up to 800 digits of working precision), then rounded once to float64. The reference
+is the same float64 numbers for every dtype: a float32 run of this backend returns them
+unchanged (float64) and says so in `info["notes"]`; the dtypes share one computation.
 
-Conventions at kinks are sympy's own, and recorded rather than hidden: d/dx Max(x, 0) is
-Heaviside(x) and Heaviside(0) = 1/2; d/dx Abs(x) is sign(x) and sign(0) = 0.
+Where sympy's answer is not a real number: complex infinity (zoo) is read with IEEE
+conventions where the sign is clear (log(0) = -inf, 1/0 = +inf), else nan; complex values
+(sqrt(-1)) and nan are nan; DiracDelta(0) (a kink's second derivative) is nan. Every such
+reading is written to `info["notes"]`. Conventions at kinks are sympy's own, and recorded
+rather than hidden: d/dx Max(x, 0) is Heaviside(x) and Heaviside(0) = 1/2; d/dx Abs(x) is
+sign(x) and sign(0) = 0; where(c, a, b) is Piecewise, so at the switch the else branch.
+
+Unsupported: array inputs or constants, matmul, conditions sympy cannot state (x == y is a
+structural Python bool), and cases too big to be exact quickly (more than 100 vocabulary
+calls, depth over 40, trees over 500 nodes or derivatives over 2000): the numeric oracle
+covers those. `info["formula"]` holds each quantity as text, as `diff` leaves it.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from types import SimpleNamespace
 from typing import Any
@@ -23,6 +34,11 @@ from .base import Backend, Result, hessian_pairs
 
 DIGITS = 50  # significant digits of every evaluation
 MAX_DIGITS = 800  # evalf's working-precision cap (maxn): enough for cancellations near 1e-300
+MAX_CALLS = 100  # vocabulary calls while building: beyond this the case is too big to be exact
+MAX_TREE = 500  # tree nodes of the expression (and of a first derivative to differentiate)
+MAX_DERIVATIVE_TREE = 2000  # tree nodes of a derivative to evaluate (evalf: ~1 ms a node)
+MAX_DEPTH = 40  # nesting depth (sympy recurses: deeper chains are slow, then fail)
+_CACHE: dict = {}
 
 
 class Inexpressible(Exception):
@@ -54,43 +70,97 @@ class SympyBackend(Backend):
         return None
 
     def _evaluate(self, case, dtype: str, order: int) -> Result:
+        # The runner asks for every dtype in turn: the exact answer is the same, so the
+        # last few are kept (the case is held too, so its id stays its own).
+        key = (id(case), order, tuple(float(v) for v in case.inputs.values()))
+        if key not in _CACHE:
+            while len(_CACHE) >= 16:
+                _CACHE.pop(next(iter(_CACHE)))
+            try:
+                computed = self._exact(case, order)
+            except RecursionError:  # sympy walks expressions recursively: too deep for it
+                computed = Result(self.name, case.name, dtype, order, status="unsupported",
+                                  mode="exact", error=f"sympy: case {case.name!r}: nested "
+                                  "too deeply for sympy (RecursionError)")
+            _CACHE[key] = (case, computed)
+        result = copy.deepcopy(_CACHE[key][1])
+        result.dtype = dtype
+        if dtype != "float64" and result.status == "ok":
+            result.info.setdefault("notes", []).append(
+                f"{dtype} requested: the numbers are the exact values rounded to float64, "
+                "the reference for every dtype")
+        return result
+
+    def _exact(self, case, order: int) -> Result:
         import sympy as sp
 
         symbols = {name: sp.Symbol(name, real=True) for name in case.inputs}
+        result = Result(self.name, case.name, "float64", order, mode="exact")
         try:
             raw = sp.sympify(case.fn(_namespace(), **symbols))
+            # Floats enter through Python operators (x * 0.1): take them exactly.
+            exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
+            _check_size(exact, "the expression", MAX_TREE)
+            names = case.differentiated
+            first = {}
+            for name in names if order >= 1 else ():
+                first[name] = sp.diff(exact, symbols[name])
+            for derivative in first.values():
+                _check_size(derivative, "a first derivative", MAX_DERIVATIVE_TREE)
         except Inexpressible as error:
-            return Result(self.name, case.name, dtype, order, status="unsupported",
-                          error=f"sympy: case {case.name!r}: {error}", mode="exact")
-        # Floats enter through Python operators (x * 0.1): exactly for the numbers, as
-        # integers where they are whole for the printed formula (x**2, not x**2.0).
-        exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
-        shown = raw.xreplace({f: sp.Integer(int(f)) for f in raw.atoms(sp.Float)
-                              if float(f).is_integer()})
+            result.status = "unsupported"
+            result.error = f"sympy: case {case.name!r}: {error}"
+            return result
         point = {symbols[name]: exact_number(value) for name, value in case.inputs.items()}
         notes: list[str] = []
-        formula = {"value": str(shown)}
-        result = Result(self.name, case.name, dtype, order, mode="exact")
-        result.value = np.asarray(_evaluate_at(exact, point, "value", notes), dtype=np.float64)
-        names = case.differentiated
-        first = {name: sp.diff(exact, symbols[name]) for name in names} if order >= 1 else {}
+        formula = {"value": _printed(exact)}
+        result.value = np.asarray(_evaluate_at(exact, point, "value", notes))
         for name, derivative in first.items():
             result.grad[name] = np.asarray(_evaluate_at(derivative, point, f"d/d{name}", notes))
-            formula[f"d/d{name}"] = _printed(sp.diff(shown, symbols[name]))
-        if order >= 2:
-            for a, b in hessian_pairs(names):
-                second = sp.diff(first[a], symbols[b])
-                key = f"d2/d{a}d{b}"
-                result.hessian[(a, b)] = np.asarray(_evaluate_at(second, point, key, notes))
-                formula[key] = _printed(sp.diff(shown, symbols[a], symbols[b]))
+            formula[f"d/d{name}"] = _printed(derivative)
+        second = {}
+        try:
+            for a, b in hessian_pairs(names) if order >= 2 else ():
+                _check_size(first[a], f"d/d{a}", MAX_TREE)
+                second[(a, b)] = sp.diff(first[a], symbols[b])
+                _check_size(second[(a, b)], f"d2/d{a}d{b}", MAX_DERIVATIVE_TREE)
+        except Inexpressible as error:
+            notes.append(f"hessian skipped: {error}")
+            second = {}
+        for (a, b), derivative in second.items():
+            key = f"d2/d{a}d{b}"
+            result.hessian[(a, b)] = np.asarray(_evaluate_at(derivative, point, key, notes))
+            formula[key] = _printed(derivative)
         result.info = {"formula": formula, "digits": DIGITS,
                        "reference": "exact, rounded once to float64 (for every dtype)"}
-        if dtype != "float64":
-            notes.append(f"{dtype} requested: the numbers are the exact values rounded to "
-                         "float64, the reference for every dtype")
         if notes:
             result.info["notes"] = notes
         return result
+
+
+def _check_size(expr, what: str, limit: int) -> None:
+    """Inexpressible when `expr` is too big to evaluate quickly.
+
+    evalf walks the expression as a tree (a shared subexpression is evaluated each time it
+    is used) at ~1 ms a node, so the measure is the tree size, counted over the DAG.
+    """
+    tree: dict = {}
+    depth: dict = {}
+    stack = [(expr, False)]
+    while stack:  # iterative post-order: deep chains must not hit the recursion limit
+        node, ready = stack.pop()
+        if node in tree:
+            continue
+        if ready:
+            tree[node] = 1 + sum(tree[arg] for arg in node.args)
+            depth[node] = 1 + max((depth[arg] for arg in node.args), default=0)
+            continue
+        stack.append((node, True))
+        stack.extend((arg, False) for arg in node.args if arg not in tree)
+    if tree[expr] > limit or depth[expr] > MAX_DEPTH:
+        raise Inexpressible(f"{what} has {tree[expr]} nodes as a tree, depth {depth[expr]} "
+                            f"(limits {limit} and {MAX_DEPTH}): too large for the exact "
+                            "oracle; the numeric oracle covers it")
 
 
 def exact_number(value: float) -> Any:
@@ -122,8 +192,20 @@ def _exact(value: Any) -> Any:
 
 
 def _namespace() -> SimpleNamespace:
-    """The ops vocabulary written with sympy functions of real symbols."""
+    """The ops vocabulary written with sympy functions of real symbols (at most MAX_CALLS
+    calls: a bigger case is refused before sympy spends seconds building it)."""
     import sympy as sp
+
+    calls = [0]
+
+    def counted(function):
+        def call(*args, **options):
+            calls[0] += 1
+            if calls[0] > MAX_CALLS:
+                raise Inexpressible(f"more than {MAX_CALLS} vocabulary calls: too large "
+                                    "for the exact oracle; the numeric oracle covers it")
+            return function(*args, **options)
+        return call
 
     def unary(function):
         return lambda x: function(_exact(x))
@@ -146,7 +228,7 @@ def _namespace() -> SimpleNamespace:
             return sp.diff(sp.sympify(f(d)), d).xreplace({d: _exact(v)})
         return derivative
 
-    return SimpleNamespace(
+    table = dict(
         sin=unary(sp.sin), cos=unary(sp.cos), tan=unary(sp.tan), tanh=unary(sp.tanh),
         exp=unary(sp.exp), log=unary(sp.log), sqrt=unary(sp.sqrt), abs=unary(sp.Abs),
         relu=lambda x: sp.Max(_exact(x), 0),
@@ -160,15 +242,21 @@ def _namespace() -> SimpleNamespace:
         minimum=lambda a, b: sp.Min(_exact(a), _exact(b)),
         where=where, sum=reduce, mean=reduce, matmul=matmul, grad=grad,
     )
+    return SimpleNamespace(**{name: counted(function) for name, function in table.items()})
 
 
 def _printed(expr) -> str:
     """The formula as text, as `diff` leaves it (already canonical: `y + cos(x)`).
 
-    Not simplified: `simplify` costs 0.02 s to 5 s per formula (tanh's second derivatives)
-    and as often reads worse (`w*(1 - tanh(u)**2)` becomes `-w*tanh(u)**2 + w`).
+    Constants that came in as floats are exact binary fractions here; they print as the
+    float they equal (0.1, not 3602879701896397/36028797018963968). Not simplified:
+    `simplify` costs 0.02 s to 5 s per formula (tanh's second derivatives) and as often
+    reads worse (`w*(1 - tanh(u)**2)` becomes `-w*tanh(u)**2 + w`).
     """
-    return str(expr)
+    import sympy as sp
+
+    binary = {r: sp.Float(r.p / r.q) for r in expr.atoms(sp.Rational) if r.q > 1024}
+    return str(expr.xreplace(binary) if binary else expr)
 
 
 def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
@@ -238,6 +326,7 @@ def _ieee_value(expr, point: dict) -> float:
 
 
 def _ieee_walk(expr, point: dict):
+    """One node of `_ieee_value`: mpmath numbers, IEEE's infinities; KeyError if unknown."""
     import mpmath
     import sympy as sp
 

@@ -20,8 +20,9 @@ exist and frameworks legitimately choose), where it is a `convention`.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -11,7 +11,8 @@ AssertionError with a table of the numbers that differ.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from cases.case import Case
 

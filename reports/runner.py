@@ -10,8 +10,9 @@ import datetime
 import platform
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import adapters
 from adapters.base import DTYPES

@@ -16,7 +16,7 @@ import pytest
 import adapters
 from adapters.base import hessian_pairs
 from adapters.numeric_backend import taylor_check
-from cases.case import expression_case
+from cases.case import Case, expression_case
 
 SYMPY = adapters.get("sympy")
 NUMERIC = adapters.get("numeric")
@@ -73,7 +73,10 @@ def test_sympy_second_order_gives_every_hessian_block():
     assert math.isclose(float(result.hessian[("w", "x")]), curvature * 1.0 + (1 - t * t),
                         rel_tol=1e-15)
     assert math.isclose(float(result.hessian[("b", "b")]), curvature, rel_tol=1e-15)
-    assert result.info["formula"]["d2/dbdb"] == "2*(tanh(b + w*x)**2 - 1)*tanh(b + w*x)"
+    formula = result.info["formula"]
+    assert set(formula) == {"value", *(f"d/d{n}" for n in "wxb"),
+                            *(f"d2/d{a}d{b}" for a, b in hessian_pairs(("w", "x", "b")))}
+    assert formula["d2/dbdb"] == "-(2 - 2*tanh(b + w*x)**2)*tanh(b + w*x)"
     seed = SYMPY.evaluate(case("x*y + sin(x)", x=1.0, y=2.0), order=2)
     assert float(seed.hessian[("x", "x")]) == -math.sin(1.0)
     assert float(seed.hessian[("x", "y")]) == 1.0
@@ -131,12 +134,27 @@ def test_sympy_is_exact_where_float64_cancels():
 
 
 def test_sympy_nested_grad_and_float32():
-    result = SYMPY.evaluate(case("grad(x*x*y, x)", x=1.5, y=2.0), dtype="float32", order=2)
+    c = case("grad(x*x*y, x)", x=1.5, y=2.0)
+    first = SYMPY.evaluate(c, order=2)
+    result = SYMPY.evaluate(c, dtype="float32", order=2)  # from the cache: same numbers
+    assert result.quantities() == first.quantities() and result.dtype == "float32"
     assert result.info["formula"]["value"] == "2*x*y"
     assert (float(result.value), float(result.grad["x"]), float(result.grad["y"])) == (6, 4, 3)
     assert float(result.hessian[("x", "y")]) == 2.0
     assert result.value.dtype == np.float64  # the float64 reference, for every dtype
     assert "float32 requested" in result.info["notes"][-1]
+
+
+def test_sympy_refuses_a_case_too_big_to_be_exact():
+    def chain(ops, x):
+        for _ in range(50):
+            x = ops.sin(x)
+        return x
+
+    result = SYMPY.evaluate(Case("sin-chain-50", chain, {"x": 1.0}, "test"))
+    assert result.status == "unsupported"
+    assert "too large for the exact oracle" in result.error
+    assert NUMERIC.evaluate(Case("sin-chain-50", chain, {"x": 1.0}, "test")).mode == "mpmath"
 
 
 def test_oracle_modules_import_no_framework():
@@ -170,6 +188,21 @@ def test_mpmath_agrees_with_sympy(text, inputs):
         assert math.isclose(float(value), float(expected[quantity]), rel_tol=1e-15,
                             abs_tol=1e-300), (text, quantity, float(value),
                                               float(expected[quantity]))
+
+
+@pytest.mark.parametrize("text, x", [
+    ("log(x)", 1e30),  # a step of 1e-54 is no step next to 1e30: steps scale with x
+    ("log(x)", 1e-300),  # nor may it jump across 0: tiny inputs raise the precision
+    ("sqrt(x + 1) - sqrt(x)", 1e12),
+    ("1 + exp(-200*x)", 1.0),  # d/dx = -2.8e-85 is lost in the digits of f: retried at 200
+])
+def test_mpmath_at_extreme_scales_agrees_with_sympy(text, x):
+    c = case(text, x=x)
+    numeric, exact = NUMERIC.evaluate(c, order=2), SYMPY.evaluate(c, order=2)
+    assert numeric.mode == "mpmath"
+    for quantity, value in exact.quantities().items():
+        got = float(numeric.quantities()[quantity])
+        assert math.isclose(got, float(value), rel_tol=1e-15), (quantity, got, float(value))
 
 
 def test_mpmath_reports_a_kink_second_derivative_as_nan():
@@ -256,6 +289,16 @@ def test_taylor_on_a_linear_function_stays_at_rounding_level():
     report = taylor_check(c, {"x": np.array([1.0, 2.0, 3.0])})
     assert report["ok"] and math.isnan(report["slope"]), report["note"]
     assert not taylor_check(c, {"x": np.array([1.0, 2.0, 3.1])})["ok"]
+
+
+def test_taylor_takes_relative_steps_next_to_a_singularity():
+    # sqrt at 1e-300: x + 2**-4 v crosses 0, so the absolute run fails for the right
+    # gradient; steps relative to x pass it, and still catch the wrong one.
+    c = case("sqrt(x)", x=1e-300)
+    right = taylor_check(c, {"x": 0.5 / math.sqrt(1e-300)})
+    assert right["ok"] and right["steps"] == "relative", right["note"]
+    assert not right["first"]["ok"]
+    assert not taylor_check(c, {"x": 0.505 / math.sqrt(1e-300)})["ok"]
 
 
 def test_taylor_names_a_bad_gradient():
