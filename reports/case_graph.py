@@ -95,8 +95,8 @@ def graph_of(case: Any, dtype: str = "float64") -> Graph:
     constants = {name: refad.tensor(value, dtype=dtype, name=name)
                  for name, value in getattr(case, "constants", {}).items()}
     out = refad.as_tensor(case.fn(refad, **leaves, **constants))
-    sent: dict[tuple[int, int], Any] = {}
-    upstream: dict[int, Any] = {}
+    sent: dict[tuple[int, int], Any] = {}       # (id of node, input index) -> contribution
+    upstream: dict[int, Any] = {}               # id of node -> gradient arriving at it
 
     def record(step) -> None:
         sent[(id(step.node), step.index)] = step.contribution
@@ -104,53 +104,55 @@ def graph_of(case: Any, dtype: str = "float64") -> Graph:
 
     if out.requires_grad:
         out.backward(np.ones_like(out.data) if out.shape else None, on_step=record)
+    tensors = _reachable(out)
     graph = Graph()
+    ids = _add_nodes(graph, list(leaves.values()), tensors)
+    _add_edges(graph, tensors, ids, sent)
+    for tensor in tensors + list(leaves.values()):
+        node = graph.nodes[ids[id(tensor)]]
+        if node.kind == "op":
+            node.grad = upstream.get(id(tensor))
+        elif node.kind == "input":          # an input the output ignores gets a zero
+            node.grad = np.zeros_like(tensor.data) if tensor.grad is None else tensor.grad.data
+    graph.output = ids[id(out)]
+    if out.requires_grad and graph.nodes[graph.output].grad is None:
+        graph.nodes[graph.output].grad = np.ones_like(out.data) if out.shape else 1.0
+    return graph
+
+
+def _add_nodes(graph: Graph, leaves: list, tensors: list) -> dict[int, int]:
+    """A node per input (case order first) and per tensor; returns id(tensor) -> node id."""
     ids: dict[int, int] = {}
-
-    def add(tensor, kind: str, label: str, title: str = "") -> int:
-        node = Node(len(graph.nodes), label, kind, tensor.data, title=title)
-        graph.nodes.append(node)
-        ids[id(tensor)] = node.id
-        return node.id
-
-    for name, leaf in leaves.items():
-        add(leaf, "input", name)
-    for tensor in _reachable(out):
+    for tensor in leaves + tensors:
         if id(tensor) in ids:
             continue
         if tensor.prim is not None:
-            add(tensor, "op", tensor.prim.name, tensor.prim.backward_name)
+            node = Node(0, tensor.prim.name, "op", tensor.data, title=tensor.prim.backward_name)
         elif tensor.requires_grad:
-            add(tensor, "input", tensor.name or "leaf")
+            node = Node(0, tensor.name or "leaf", "input", tensor.data)
         else:
-            add(tensor, "const", tensor.name or "const", "constant (no gradient)")
-    for tensor in _reachable(out):
+            node = Node(0, tensor.name or "const", "const", tensor.data, title="constant")
+        node.id = len(graph.nodes)
+        graph.nodes.append(node)
+        ids[id(tensor)] = node.id
+    return ids
+
+
+def _add_edges(graph: Graph, tensors: list, ids: dict[int, int], sent: dict) -> None:
+    """An edge per argument of each operation; a Python number gets its own grey node."""
+    for tensor in tensors:
         if tensor.prim is None:
             continue
         for index, arg in enumerate(tensor.inputs):
-            if isinstance(arg, refad.Tensor):
+            if hasattr(arg, "inputs"):
                 source = ids[id(arg)]
-            else:                           # a Python number: its own small grey node
+            else:
                 source = len(graph.nodes)
                 graph.nodes.append(Node(source, "const", "const", arg, title="constant"))
             local = tensor.prim.local[index] if index < len(tensor.prim.local) else ""
             graph.edges.append(Edge(source, ids[id(tensor)], index,
                                     sent.get((id(tensor), index)), local))
-    for leaf in leaves.values():
-        node = graph.nodes[ids[id(leaf)]]
-        node.grad = np.zeros_like(leaf.data) if leaf.grad is None else leaf.grad.data
-    for tensor in _reachable(out):
-        node = graph.nodes[ids[id(tensor)]]
-        if node.kind == "op":
-            node.grad = upstream.get(id(tensor))
-        elif node.kind == "input" and tensor.grad is not None:
-            node.grad = tensor.grad.data
-    graph.output = ids[id(out)]
-    if out.requires_grad and graph.nodes[graph.output].grad is None:
-        graph.nodes[graph.output].grad = np.ones_like(out.data) if out.shape else 1.0
-    for edge in graph.edges:
-        graph.nodes[edge.source].uses += 1
-    return graph
+            graph.nodes[source].uses += 1
 
 
 def _reachable(out) -> list:

@@ -16,7 +16,8 @@ from typing import Any
 from .case_graph import Edge, Graph, Node, graph_of, summarize
 from .graph_layout import MARGIN, Box, layout
 
-__all__ = ["AMBER", "Edge", "Graph", "Node", "case_svg", "graph_of", "render_svg", "summarize"]
+__all__ = ["AMBER", "Edge", "Graph", "Node", "case_figure", "case_svg", "graph_of", "render_svg",
+           "summarize"]
 
 AMBER = "#f59e0b"           # gradients, as in the textbook widget
 AMBER_TEXT = "#b45309"      # amber that stays readable as text on white
@@ -28,11 +29,17 @@ FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 
 def case_svg(case: Any, dtype: str = "float64", max_nodes: int = 60) -> str:
     """The case's graph as SVG; on any failure a small SVG that says what went wrong."""
+    return case_figure(case, dtype, max_nodes)[0]
+
+
+def case_figure(case: Any, dtype: str = "float64", max_nodes: int = 60) -> tuple[str, int]:
+    """(SVG, number of nodes) for `case`; never raises (0 nodes when it could not be drawn)."""
     try:
-        return render_svg(graph_of(case, dtype), max_nodes=max_nodes)
+        graph = graph_of(case, dtype)
+        return render_svg(graph, max_nodes=max_nodes), len(graph.nodes)
     except Exception as error:  # noqa: BLE001 - a picture must never stop a report
         name = getattr(case, "name", "?")
-        return _note_svg(f"graph of {name!r} not drawn: {type(error).__name__}: {error}")
+        return _note_svg(f"graph of {name!r} not drawn: {type(error).__name__}: {error}"), 0
 
 
 def _note_svg(text: str) -> str:

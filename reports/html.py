@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from .graph_svg import case_svg
+from .graph_svg import case_figure
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATUSES = ("ok", "mismatch", "nan-mismatch", "convention", "error", "unsupported")
 DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
 FRAMEWORKS = ("refad", "torch", "jax", "jax-jit")
 ORACLES = ("sympy", "numeric")
-SMALL_CASE_ROWS = 40            # a case with at most this many rows starts unfolded
+SMALL_GRAPH = 10                # a case whose graph has at most this many nodes starts open
 
 
 def render_html(rows: Any, metadata: dict[str, Any], cases: list[Any]) -> str:
@@ -46,8 +46,11 @@ def render_html(rows: Any, metadata: dict[str, Any], cases: list[Any]) -> str:
     sections = _case_sections(records, cases)
     for family in sections:
         for section in family["cases"]:
-            if section["case"] is not None:
-                section["svg"] = Markup(case_svg(section["case"]))   # escaped when drawn
+            if section["case"] is None:
+                continue
+            svg, size = case_figure(section["case"])
+            section["svg"] = Markup(svg)            # every text in it was escaped when drawn
+            section["open"] = section["troubled"] or 0 < size <= SMALL_GRAPH
     return env.get_template("report.html.j2").render(
         verdict=_verdict(records, cases),
         disagreements=_disagreements(records),
@@ -71,11 +74,18 @@ def _records(rows: Any) -> list[dict[str, Any]]:
         for key, value in record.items():
             if isinstance(value, np.generic):
                 record[key] = value.item()
-            elif value is None or (isinstance(value, float) and math.isnan(value)
-                                   and key in ("detail", "index", "reference_source")):
-                record[key] = ""
+            if key in _TEXT_COLUMNS and not isinstance(record[key], str):
+                record[key] = "" if _missing(record[key]) else str(record[key])
         records.append(record)
     return records
+
+
+_TEXT_COLUMNS = ("case", "family", "backend", "dtype", "quantity", "index", "reference_source",
+                 "status", "mode", "detail")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def format_number(value: Any, dtype: str = "float64") -> str:
@@ -177,7 +187,7 @@ def _conventions(records: list[dict], cases: list[Any]) -> dict[str, Any]:
         quantities = sorted({r["quantity"] for r in own}, key=_quantity_rank)
         for quantity in quantities:
             here = [r for r in own if r["quantity"] == quantity]
-            if quantity == "value" and all(r["status"] != "convention" for r in here):
+            if not quantity.startswith("d") and all(r["status"] != "convention" for r in here):
                 continue                    # conventions are about derivatives
             cells = {}
             for r in here:
@@ -206,7 +216,7 @@ def _case_sections(records: list[dict], cases: list[Any]) -> list[dict]:
         troubled = any(r["status"] in DISAGREEMENT for r in rows)
         families.setdefault(family, []).append({
             "name": name, "case": case, "rows": rows, "svg": "",
-            "open": troubled or len(rows) <= SMALL_CASE_ROWS, "troubled": troubled,
+            "open": troubled, "troubled": troubled,
             "statuses": sorted(Counter(r["status"] for r in rows).items()),
             "inputs": _inputs(case), "tags": ", ".join(getattr(case, "tags", ()) or ()),
         })

@@ -137,6 +137,7 @@ def test_case_svg_never_raises_and_escapes():
     svg = case_svg(broken)
     _svg_root(svg)
     assert "not drawn" in svg and "<b>" not in svg
+    assert "∂f/∂x = 2.54" in case_svg(SEED, dtype="float32")    # float32 draws too
 
 
 # -- render_html -------------------------------------------------------------------------------
@@ -205,6 +206,8 @@ def test_every_case_and_numbers_at_full_precision(page):
     assert f"{2 + math.cos(1):.17g}" in page
     assert ">nan<" in page.replace(" ", "")
     assert page.count("<svg") >= len(CASES)
+    assert 'id="case-seed-multivariate" open' in page          # small graphs start open
+    assert 'id="case-chain-30" open' in page                     # and troubled ones
 
 
 def test_conventions_table_lists_each_framework(page):
@@ -216,5 +219,6 @@ def test_conventions_table_lists_each_framework(page):
 
 def test_all_agree_verdict_from_list_of_dicts():
     rows = [r for r in _rows() if r["status"] in ("ok", "convention")]
-    page = render_html(rows, {}, [SEED])
+    page = render_html(rows, {}, [SEED, CHAIN])
     assert "all agree" in page and "Disagreements (0)" in page
+    assert 'id="case-chain-30">' in page                         # a big graph starts folded
