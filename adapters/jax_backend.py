@@ -112,10 +112,15 @@ def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
 
     jnp_dtype = getattr(jnp, dtype)
     names = case.differentiated
-    args = tuple(jnp.asarray(case.inputs[name], dtype=jnp_dtype) for name in names)
+
+    def convert(value):
+        with np.errstate(over="ignore"):    # 1e300 in float32 is inf, as in the others
+            return jnp.asarray(np.asarray(value, dtype=dtype))
+
+    args = tuple(convert(case.inputs[name]) for name in names)
     # Inputs not differentiated and constants are arguments too (not closed over), so that
     # jit cannot fold them into the compiled program; they are simply not in `argnums`.
-    fixed = {name: jnp.asarray(value, dtype=jnp_dtype)
+    fixed = {name: convert(value)
              for name, value in {**case.inputs, **case.constants}.items() if name not in names}
     ops = make_ops()
 
@@ -125,11 +130,22 @@ def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
 
     argnums = tuple(range(len(names)))
 
+    def value_and_grad(*all_args):
+        return jax.value_and_grad(f, argnums=argnums)(*all_args)
+
+    def grad_with_aux(*all_args):
+        value, grads = value_and_grad(*all_args)
+        return grads, (value, grads)
+
     def compute(args, fixed):
         if order < 1 or not names:
             return f(*args, fixed), (), None
-        value, grads = jax.value_and_grad(f, argnums=argnums)(*args, fixed)
-        hessian = jax.hessian(f, argnums=argnums)(*args, fixed) if order >= 2 else None
+        if order < 2:
+            return (*value_and_grad(*args, fixed), None)
+        # jax.hessian is jacfwd(jacrev(f)); differentiating value_and_grad forward instead
+        # gives the same numbers and the value and gradient on the way, in one pass.
+        hessian, (value, grads) = jax.jacfwd(grad_with_aux, argnums=argnums,
+                                             has_aux=True)(*args, fixed)
         return value, grads, hessian
 
     if jit:

@@ -18,8 +18,9 @@ FAMILY = "numerics"
 _ONE_PLUS_TINY_RTOL = 2e-6
 # cos(1e-4) = 1 - 5e-9 is rounded to within 1.1e-16 of 1: 1 - cos(x) keeps ~7.6 digits.
 _ONE_MINUS_COS_RTOL = 1e-7
-# sqrt(1e12 + 1) and sqrt(1e12) agree in 12 of their digits; each is rounded to ~1.1e-10,
-# so their difference (5e-7) keeps about 3.6 digits.
+# sqrt(1e12 + 1) and sqrt(1e12) agree in 12 of their digits; each is rounded to within
+# 5.8e-11 (half an ulp of 1e6), so their difference (5e-7) may be off by 2.3e-4 relative
+# (measured: 7.6e-6 for the value, 8e-5 for the gradient, in torch, jax and refad alike).
 _SQRT_DIFFERENCE_RTOL = 1e-3
 
 _FLUSH = ("jax on CPU (XLA) flushes subnormals to zero, in float64 too: measured with "
@@ -78,8 +79,9 @@ _ROWS = (
      "the half-angle form of 1 - cos(x) subtracts nothing: every digit is kept", None),
     ("sqrt-difference-cancellation", "sqrt(x + 1) - sqrt(x)", {"x": 1e12}, ("cancellation",),
      "cancellation: sqrt(1e12 + 1) and sqrt(1e12) share 12 digits and each is rounded to "
-     "~1e-10, so the difference 5e-7 keeps ~3.6 digits in every framework (rtol 1e-3); the "
-     "two gradient terms cancel the same way but sit far below atol", _SQRT_DIFFERENCE_RTOL),
+     "within 5.8e-11, so the difference 5e-7 can be off by 2.3e-4 relative in every "
+     "framework (rtol 1e-3); the two gradient terms cancel the same way (measured 8e-5)",
+     _SQRT_DIFFERENCE_RTOL),
     # -- saturation --------------------------------------------------------------------------
     ("tanh-saturated", "tanh(x)", {"x": 30.0}, ("saturation",),
      "tanh(30) rounds to 1, so 1 - tanh^2 = 0 against the exact 3.5e-26: far below atol",
@@ -115,8 +117,17 @@ _ROWS = (
      "gradient 0, as the exact values round)", None),
 )
 
+def _known(tags: tuple[str, ...], note: str) -> dict[str, str]:
+    """Who is known to disagree with the exact answer here, and why (the case's note)."""
+    if "formula-artifact" in tags:
+        return {"*": note}                 # every AD framework computes the same artifact
+    if "subnormal" in tags:
+        return {"jax": _FLUSH, "jax-jit": _FLUSH}
+    return {}
+
+
 CASES = tuple(
     expression_case(name, text, inputs, FAMILY, tags=("numerics",) + tags, note=note,
-                    rtol=rtol)
+                    rtol=rtol, known=_known(tags, note))
     for name, text, inputs, tags, note, rtol in _ROWS
 )

@@ -75,9 +75,6 @@ _BINARY = (
     ("atan2-quadrant-2", "atan2(y, x)", {"y": 1.0, "x": -1.0}, "value 3*pi/4"),
     ("atan2-quadrant-3", "atan2(y, x)", {"y": -1.0, "x": -1.0}, "value -3*pi/4"),
     ("atan2-quadrant-4", "atan2(y, x)", {"y": -1.0, "x": 1.0}, "value -pi/4"),
-    ("atan2-negative-x-axis", "atan2(y, x)", {"y": 0.0, "x": -2.0},
-     "on the branch cut: atan2(+0, -2) = pi (atan2(-0.0, -2) would be -pi); the derivatives "
-     "are smooth there: d/dy = -0.5, d/dx = 0"),
     ("atan2-unequal", "atan2(y, x)", {"y": 3.0, "x": 0.25}, ""),
     ("maximum-ordinary", "maximum(x, y)", {"x": 0.3, "y": 0.9}, "the gradient goes to y"),
     ("maximum-first-wins", "max(x, y)", {"x": 2.0, "y": -1.0}, "max spells maximum"),

@@ -281,7 +281,8 @@ def _as_storage(data: Any, dtype: np.dtype | None) -> Any:
             dtype = _F64
         else:
             raise ValueError(f"cannot make a tensor of dtype {array.dtype} from {data!r}")
-    array = array.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):          # 1e300 in float32 is inf, as in PyTorch
+        array = array.astype(dtype, copy=False)
     if array.ndim == 0 and dtype == _F64:
         return float(array)
     return array

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
-
-DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
 
 
 class UsageError(Exception):
@@ -83,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--dtype", action="append", metavar="D",
                         choices=("float64", "float32"))
     report.add_argument("--order", type=int, default=2, choices=(1, 2))
+    report.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="worker processes (default: one per CPU; 1 runs in-process)")
     report.add_argument("--no-progress", action="store_true")
 
     listing = commands.add_parser("list", help="print the catalogue")

@@ -34,14 +34,17 @@ TOLERANCES: dict[str, dict[str, float]] = {
     "float32": {"rtol": 1e-4, "atol": 1e-6},
 }
 # A finite-difference estimate is itself only good to ~eps^(2/3) (central differences).
-FINITE_DIFFERENCE_TOLERANCE = {"rtol": 1e-5, "atol": 1e-7}
+# Second differences are worse (eps^(1/2) relative to |f|): atol 1e-6 covers both.
+FINITE_DIFFERENCE_TOLERANCE = {"rtol": 1e-5, "atol": 1e-6}
 
 FRAMEWORKS = ("refad", "torch", "jax", "jax-jit")
+ORACLES = ("sympy", "numeric")
 ORACLE_PREFERENCE = (("sympy", "exact"), ("numeric", "mpmath"))
 STATUSES = ("ok", "mismatch", "nan-mismatch", "convention", "error", "unsupported")
 COLUMNS = ("case", "family", "backend", "dtype", "order", "quantity", "index", "result",
-           "reference", "reference_source", "abs_err", "rel_err", "ulp", "status", "mode",
-           "seconds", "rtol", "atol", "detail")
+           "reference", "reference_source", "abs_err", "rel_err", "ulp", "status", "known",
+           "mode", "seconds", "rtol", "atol", "detail")
+DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
 
 
 @dataclass
@@ -110,15 +113,40 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
             ref = reference.values.get(quantity)
             row["reference_source"] = reference.sources.get(quantity, "none")
             row.update(compare_values(value, ref, result.dtype, tolerance))
-            if row["status"] == "mismatch" and case_is_kink(case):
-                row["status"] = "convention"
-                row["detail"] = case.note
-            rows.append(row)
+            rows.append(classify(case, row))
     return rows
+
+
+def classify(case: Any, row: dict) -> dict:
+    """Refine a disagreement: a `convention` at a kink, or `known` where the case says so."""
+    row.setdefault("known", "")
+    if row["status"] not in ("mismatch", "nan-mismatch"):
+        return row
+    if case_is_kink(case):
+        row["status"] = "convention"
+        row["detail"] = case.note
+    else:
+        row["known"] = known_reason(case, row["backend"])
+    return row
 
 
 def case_is_kink(case: Any) -> bool:
     return "kink" in getattr(case, "tags", ())
+
+
+def known_reason(case: Any, backend: str) -> str:
+    """Why `backend` is known to disagree on `case` ("" when it is not)."""
+    known = getattr(case, "known", None) or {}
+    if backend in known:
+        return known[backend]
+    if "*" in known and backend in FRAMEWORKS:
+        return known["*"]
+    return ""
+
+
+def is_disagreement(row: dict) -> bool:
+    """A row that fails the verdict: a mismatch, a NaN mismatch or an error, not known."""
+    return row["status"] in DISAGREEMENT and not row.get("known")
 
 
 def tolerance_for(case: Any, result: Any) -> dict[str, float]:
@@ -134,7 +162,7 @@ def tolerance_for(case: Any, result: Any) -> dict[str, float]:
 def _empty_row(base: dict, tolerance: dict, status: str, detail: str) -> dict:
     row = dict(base, quantity="", index="", result=np.nan, reference=np.nan,
                reference_source="", abs_err=np.nan, rel_err=np.nan, ulp=np.nan,
-               status=status, detail=detail)
+               status=status, known="", detail=detail)
     row.update(tolerance)
     return row
 

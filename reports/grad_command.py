@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .cli import DISAGREEMENT, UsageError, parse_assignments
+from .cli import UsageError, parse_assignments
 
 
 def _case(text: str, values: dict[str, Any]):
@@ -39,7 +39,7 @@ def _case(text: str, values: dict[str, Any]):
 
 
 def run_grad(args) -> int:
-    from reports.compare import worst_status
+    from reports.compare import is_disagreement, worst_status
     from reports.runner import evaluate_case, resolve_backends
 
     values = parse_assignments(args.values)
@@ -58,8 +58,7 @@ def run_grad(args) -> int:
         print(json.dumps(_as_json(args, case, done, statuses), allow_nan=False))
     else:
         print(_as_table(args, case, done, statuses))
-    disagree = any(status in DISAGREEMENT for status in statuses.values())
-    return 1 if disagree else 0
+    return 1 if any(is_disagreement(row) for row in done.rows) else 0
 
 
 def _quantities_json(case, quantities: dict[str, Any]) -> dict[str, Any]:

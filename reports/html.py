@@ -16,13 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from .compare import DISAGREEMENT, FRAMEWORKS, ORACLES, STATUSES, is_disagreement
 from .graph_svg import case_figure
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATUSES = ("ok", "mismatch", "nan-mismatch", "convention", "error", "unsupported")
-DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
-FRAMEWORKS = ("refad", "torch", "jax", "jax-jit")
-ORACLES = ("sympy", "numeric")
 SMALL_GRAPH = 10                # a case whose graph has at most this many nodes starts open
 
 
@@ -136,12 +133,16 @@ def _verdict(records: list[dict], cases: list[Any]) -> dict[str, Any]:
     backends = {r["backend"] for r in records}
     dtypes = {r["dtype"] for r in records}
     counts = Counter(r["status"] for r in records)
-    bad = [r for r in records if r["status"] in DISAGREEMENT]
+    bad = [r for r in records if is_disagreement(r)]
+    known = [r for r in records if r["status"] in DISAGREEMENT and r.get("known")]
     scope = (f"{_plural(len(names), 'case')} × {_plural(len(backends), 'backend')} × "
              f"{_plural(len(dtypes), 'dtype')}")
     outcome = "all agree" if not bad else _plural(len(bad), "disagreement")
     if bad:
         outcome += f" in {_plural(len({r['case'] for r in bad}), 'case')}"
+    if known:
+        outcome += (f"; {_plural(len(known), 'known disagreement')} (documented in "
+                    f"{_plural(len({r['case'] for r in known}), 'case')})")
     ordered = [(s, counts[s]) for s in STATUSES if counts[s]]
     ordered += [(s, n) for s, n in counts.items() if s not in STATUSES]
     return {"line": f"{scope}: {outcome}", "agree": not bad, "counts": ordered,
@@ -165,8 +166,14 @@ def _quantity_rank(quantity: str) -> tuple[int, str]:
 
 
 def _disagreements(records: list[dict]) -> list[dict]:
-    bad = [r for r in records if r["status"] in DISAGREEMENT]
-    return sorted(bad, key=lambda r: (r["case"], _row_key(r)))
+    """Every disagreement, the known ones last and labelled with the reason."""
+    bad = []
+    for r in records:
+        if r["status"] in DISAGREEMENT:
+            if r.get("known"):
+                r = dict(r, detail=f"known: {r['known']}")
+            bad.append(r)
+    return sorted(bad, key=lambda r: (bool(r.get("known")), r["case"], _row_key(r)))
 
 
 def _conventions(records: list[dict], cases: list[Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from cases.case import Case
 
-from .cli import DISAGREEMENT
+from .compare import is_disagreement
 from .runner import evaluate_case, resolve_backends, resolve_dtypes
 
 
@@ -48,7 +48,7 @@ def assert_parity(fn: Callable, inputs: Mapping[str, Any], *,
                 max_order=order, rtol=rtol)
     dtypes = resolve_dtypes([dtype] if isinstance(dtype, str) else dtype)
     done = evaluate_case(case, resolve_backends(backends), dtypes, order)
-    bad = [row for row in done.rows if row["status"] in DISAGREEMENT]
+    bad = [row for row in done.rows if is_disagreement(row)]
     if bad:
         raise AssertionError(f"{case.name}: {len(bad)} disagreement(s)\n" + format_rows(bad))
     return done.rows

@@ -6,7 +6,8 @@ import sys
 import time
 from collections import Counter
 
-from .cli import DISAGREEMENT, UsageError
+from .cli import UsageError
+from .compare import DISAGREEMENT, is_disagreement
 
 
 def _select(families):
@@ -36,11 +37,14 @@ def run_list(args) -> int:
 def verdict(rows) -> str:
     """One line: how many rows agree, and the count of every other status."""
     counts = Counter(row["status"] for row in rows)
-    problems = sum(counts[s] for s in DISAGREEMENT)
+    problems = sum(1 for row in rows if is_disagreement(row))
+    known = sum(1 for row in rows if row["status"] in DISAGREEMENT and row.get("known"))
     parts = ", ".join(f"{counts[s]} {s}" for s in ("ok", "convention", "mismatch",
                                                    "nan-mismatch", "error", "unsupported")
                       if counts[s])
     head = "all backends agree" if problems == 0 else f"{problems} disagreements"
+    if known:
+        head += f", {known} known (documented in their cases)"
     return f"{head} ({parts})"
 
 
@@ -55,16 +59,18 @@ def run_report(args) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     start = time.perf_counter()
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     done = run(chosen, backends, dtypes, order=args.order, progress=not args.no_progress,
-               command="refad " + " ".join(sys.argv[1:]))
+               command="refad " + " ".join(sys.argv[1:]), jobs=args.jobs)
     paths = write_report(done, args.out)
     seconds = time.perf_counter() - start
     print(f"{len(chosen)} cases x {len(backends)} backends ({', '.join(backends)}) x "
           f"{len(dtypes)} dtypes in {seconds:.1f} s: {verdict(done.rows)}")
     for row in done.rows:
-        if row["status"] in DISAGREEMENT:
+        if is_disagreement(row):
             print(f"  {row['status']:12s} {row['case']} {row['backend']} {row['dtype']} "
                   f"{row['quantity']}: {row['result']!r} vs {row['reference']!r} "
                   f"{row['detail']}".rstrip())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 1 if any(row["status"] in DISAGREEMENT for row in done.rows) else 0
+    return 1 if any(is_disagreement(row) for row in done.rows) else 0

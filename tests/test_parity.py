@@ -14,7 +14,7 @@ import pytest
 
 import adapters
 import cases
-from reports.cli import DISAGREEMENT
+from reports.compare import DISAGREEMENT, is_disagreement
 from reports.parity import format_rows
 from reports.runner import ORACLES, evaluate_case
 
@@ -49,5 +49,8 @@ def test_parity(case_name: str, backend: str, dtype: str) -> None:
     assert rows, f"{case_name}: no rows for {backend} {dtype}"
     if all(row["status"] == "unsupported" for row in rows):
         pytest.skip(f"{backend}: {rows[0]['detail']}")
-    bad = [row for row in rows if row["status"] in DISAGREEMENT]
+    bad = [row for row in rows if is_disagreement(row)]
     assert not bad, f"{case_name} on {backend} {dtype}:\n{format_rows(bad)}"
+    known = [row for row in rows if row["status"] in DISAGREEMENT]
+    if known:
+        pytest.xfail(f"known: {known[0]['known']}")
