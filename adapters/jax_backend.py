@@ -110,7 +110,6 @@ def _compute(case, dtype: str, order: int, jit: bool) -> tuple[Any, tuple, Any]:
     import jax.numpy as jnp
     import numpy as np
 
-    jnp_dtype = getattr(jnp, dtype)
     names = case.differentiated
 
     def convert(value):

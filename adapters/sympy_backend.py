@@ -19,30 +19,40 @@ Unsupported: array inputs or constants, matmul, conditions sympy cannot state (x
 structural Python bool), and cases too big to be exact quickly (more than 100 vocabulary
 calls, depth over 40, trees over 500 nodes or derivatives over 2000): the numeric oracle
 covers those. `info["formula"]` holds each quantity as text, as `diff` leaves it.
+
+The vocabulary on sympy symbols and the number conversions (float64 in exactly, float64
+out rounded once, IEEE readings of zoo) live in `adapters.sympy_ops`; this module holds
+the backend, its size limits and the evaluation of each formula.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
 from .base import Backend, Result, hessian_pairs
+from .sympy_ops import (
+    DIGITS,
+    MAX_CALLS,
+    Inexpressible,
+    exact_number,
+    ieee_value,
+    namespace,
+    to_float64,
+)
 
-DIGITS = 50  # significant digits of every evaluation
+__all__ = [
+    "DIGITS", "MAX_CALLS", "MAX_DEPTH", "MAX_DERIVATIVE_TREE", "MAX_DIGITS", "MAX_TREE",
+    "Inexpressible", "SympyBackend", "exact_number", "to_float64",
+]
+
 MAX_DIGITS = 800  # evalf's working-precision cap (maxn): enough for cancellations near 1e-300
-MAX_CALLS = 100  # vocabulary calls while building: beyond this the case is too big to be exact
 MAX_TREE = 500  # tree nodes of the expression (and of a first derivative to differentiate)
 MAX_DERIVATIVE_TREE = 2000  # tree nodes of a derivative to evaluate (evalf: ~1 ms a node)
 MAX_DEPTH = 40  # nesting depth (sympy recurses: deeper chains are slow, then fail)
 _CACHE: dict = {}
-
-
-class Inexpressible(Exception):
-    """The case uses something a scalar symbolic formula cannot say (matmul, arrays, ...)."""
 
 
 class SympyBackend(Backend):
@@ -97,7 +107,7 @@ class SympyBackend(Backend):
         symbols = {name: sp.Symbol(name, real=True) for name in case.inputs}
         result = Result(self.name, case.name, "float64", order, mode="exact")
         try:
-            raw = sp.sympify(case.fn(_namespace(), **symbols))
+            raw = sp.sympify(case.fn(namespace(), **symbols))
             # Floats enter through Python operators (x * 0.1): take them exactly.
             exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
             _check_size(exact, "the expression", MAX_TREE)
@@ -163,88 +173,6 @@ def _check_size(expr, what: str, limit: int) -> None:
                             "oracle; the numeric oracle covers it")
 
 
-def exact_number(value: float) -> Any:
-    """The exact sympy number equal to a float64 (oo, -oo, nan for the non-finite ones)."""
-    import sympy as sp
-
-    value = float(value)
-    if math.isnan(value):
-        return sp.nan
-    if math.isinf(value):
-        return sp.oo if value > 0 else -sp.oo
-    if value.is_integer():
-        return sp.Integer(int(value))
-    return sp.Rational(value)  # exact: the binary fraction, not the shortest decimal
-
-
-def _exact(value: Any) -> Any:
-    """A case's operand as a sympy object: Python numbers exactly, arrays refused."""
-    import sympy as sp
-
-    if isinstance(value, sp.Basic):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise Inexpressible("a comparison gave a Python bool: sympy compares == and != "
-                            "structurally, so this condition cannot be written")
-    if isinstance(value, (int, float, np.floating, np.integer)):
-        return exact_number(float(value))
-    raise Inexpressible(f"operand of type {type(value).__name__} is not a scalar")
-
-
-def _namespace() -> SimpleNamespace:
-    """The ops vocabulary written with sympy functions of real symbols (at most MAX_CALLS
-    calls: a bigger case is refused before sympy spends seconds building it)."""
-    import sympy as sp
-
-    calls = [0]
-
-    def counted(function):
-        def call(*args, **options):
-            calls[0] += 1
-            if calls[0] > MAX_CALLS:
-                raise Inexpressible(f"more than {MAX_CALLS} vocabulary calls: too large "
-                                    "for the exact oracle; the numeric oracle covers it")
-            return function(*args, **options)
-        return call
-
-    def unary(function):
-        return lambda x: function(_exact(x))
-
-    def reduce(x, axis=None, keepdims=False):
-        return _exact(x)  # sum and mean of a scalar are the scalar
-
-    def where(condition, a, b):
-        condition = _exact(condition) if isinstance(condition, (bool, np.bool_)) else condition
-        return sp.Piecewise((_exact(a), condition), (_exact(b), True))
-
-    def matmul(a, b):
-        raise Inexpressible("matmul needs arrays; the symbolic oracle takes scalar cases")
-
-    def grad(f):
-        def derivative(v):
-            # Closure semantics: differentiate in a fresh symbol, then put v back, so
-            # variables the function captured from outside are held fixed.
-            d = sp.Dummy("d", real=True)
-            return sp.diff(sp.sympify(f(d)), d).xreplace({d: _exact(v)})
-        return derivative
-
-    table = dict(
-        sin=unary(sp.sin), cos=unary(sp.cos), tan=unary(sp.tan), tanh=unary(sp.tanh),
-        exp=unary(sp.exp), log=unary(sp.log), sqrt=unary(sp.sqrt), abs=unary(sp.Abs),
-        relu=lambda x: sp.Max(_exact(x), 0),
-        sigmoid=lambda x: 1 / (1 + sp.exp(-_exact(x))),
-        square=lambda x: _exact(x) ** 2,
-        log1p=lambda x: sp.log(1 + _exact(x)),
-        expm1=lambda x: sp.exp(_exact(x)) - 1,
-        pow=lambda x, y: sp.Pow(_exact(x), _exact(y)),
-        atan2=lambda y, x: sp.atan2(_exact(y), _exact(x)),
-        maximum=lambda a, b: sp.Max(_exact(a), _exact(b)),
-        minimum=lambda a, b: sp.Min(_exact(a), _exact(b)),
-        where=where, sum=reduce, mean=reduce, matmul=matmul, grad=grad,
-    )
-    return SimpleNamespace(**{name: counted(function) for name, function in table.items()})
-
-
 def _printed(expr) -> str:
     """The formula as text, as `diff` leaves it (already canonical: `y + cos(x)`).
 
@@ -277,7 +205,7 @@ def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
         number = at.evalf(DIGITS, maxn=MAX_DIGITS)
         notes.append(f"{quantity}: cancels beyond {MAX_DIGITS} digits; reported as {number}")
     if number is sp.zoo:
-        value = _ieee_value(expr, point)
+        value = ieee_value(expr, point)
         notes.append(f"{quantity}: sympy gives complex infinity (zoo); IEEE reading: {value}")
         return value
     if number is sp.nan:
@@ -291,72 +219,3 @@ def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
         notes.append(f"{quantity}: complex value {number}; reported as nan")
         return math.nan
     return to_float64(real)
-
-
-def to_float64(number) -> float:
-    """A sympy number rounded once, to nearest, to float64.
-
-    `float(sympy.Float)` truncates (mpmath's fast rounding is round-down), so the digits go
-    through a decimal string, which Python rounds correctly, subnormals included.
-    """
-    import sympy as sp
-
-    if number is sp.nan:
-        return math.nan
-    if number is sp.oo:
-        return math.inf
-    if number is -sp.oo:
-        return -math.inf
-    if isinstance(number, sp.Rational):
-        return number.p / number.q  # int / int is correctly rounded in Python
-    return float(str(sp.Float(number, DIGITS)))
-
-
-def _ieee_value(expr, point: dict) -> float:
-    """`expr` at a point where sympy says zoo, read node by node with IEEE conventions where
-    the sign is clear (log(0) = -inf, 0**-p = +inf, as float backends compute), else nan."""
-    import mpmath
-
-    with mpmath.workdps(DIGITS):
-        try:
-            value = _ieee_walk(expr, point)
-        except (ZeroDivisionError, KeyError, TypeError, ValueError):
-            return math.nan
-        return float(mpmath.nstr(value, DIGITS)) if isinstance(value, mpmath.mpf) else math.nan
-
-
-def _ieee_walk(expr, point: dict):
-    """One node of `_ieee_value`: mpmath numbers, IEEE's infinities; KeyError if unknown."""
-    import mpmath
-    import sympy as sp
-
-    if expr in point:
-        expr = point[expr]
-    if expr.is_Number or isinstance(expr, sp.NumberSymbol):
-        if expr in (sp.zoo, sp.nan):
-            return mpmath.nan
-        if expr in (sp.oo, -sp.oo):
-            return mpmath.inf if expr is sp.oo else -mpmath.inf
-        if expr.is_Rational:
-            return mpmath.mpf(expr.p) / expr.q
-        return mpmath.mpf(expr.evalf(DIGITS)._mpf_)
-    args = [_ieee_walk(arg, point) for arg in expr.args]
-    if expr.is_Add:
-        return mpmath.fsum(args)
-    if expr.is_Mul:
-        return mpmath.fprod(args)
-    if expr.is_Pow:
-        base, exponent = args
-        if base == 0 and exponent < 0:
-            return mpmath.inf  # IEEE pow(+0, negative) = +inf
-        value = mpmath.power(base, exponent)
-        return value if isinstance(value, mpmath.mpf) else mpmath.nan
-    name = type(expr).__name__
-    if name == "log":
-        x = args[0]
-        return -mpmath.inf if x == 0 else (mpmath.nan if x < 0 else mpmath.log(x))
-    functions = {"sin": mpmath.sin, "cos": mpmath.cos, "tan": mpmath.tan,
-                 "tanh": mpmath.tanh, "exp": mpmath.exp, "Abs": mpmath.fabs,
-                 "sign": mpmath.sign, "atan2": mpmath.atan2, "Max": max, "Min": min,
-                 "Heaviside": lambda x: mpmath.mpf(x > 0) if x != 0 else mpmath.mpf(0.5)}
-    return functions[name](*args)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 import adapters
 from adapters.base import DTYPES
 
@@ -100,6 +102,12 @@ NO_TAYLOR_TAGS = ("kink", "nonsmooth", "overflow", "underflow", "subnormal", "ca
                   "large-argument", "nan-trap", "formula-artifact")
 
 
+def _finite(result: Any) -> bool:
+    """A Taylor check needs a finite value and gradient to expand around."""
+    numbers = [result.value, *result.grad.values()]
+    return all(np.isfinite(np.asarray(n, dtype=float)).all() for n in numbers)
+
+
 def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
     """The Taylor-remainder check of each framework's float64 gradient (slope ~2 if right)."""
     numeric = adapters.get("numeric")
@@ -108,7 +116,7 @@ def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
     rows = []
     for result in results:
         if result.status != "ok" or result.dtype != "float64" or not result.grad \
-                or result.backend in ORACLES:
+                or result.backend in ORACLES or not _finite(result):
             continue
         try:
             check = numeric.taylor(case, result.grad)
