@@ -190,7 +190,8 @@ def compare_values(value: Any, reference: Any, dtype: str,
         rel_err = np.where(same, 0.0, abs_err / np.abs(ref))
         allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
         nan_mismatch = np.isnan(result) != np.isnan(ref)
-        close = same | (abs_err <= allowed)
+        # inf vs -inf: the error is inf, and so is the allowance inf * rtol: not close.
+        close = same | (np.isfinite(abs_err) & (abs_err <= allowed))
         # How far outside its tolerance each element is; the worst one is reported.
         score = np.where(same, 0.0, abs_err / allowed)
     score = np.where(nan_mismatch | np.isnan(score), np.inf, score)

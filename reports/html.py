@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .compare import DISAGREEMENT, FRAMEWORKS, ORACLES, STATUSES, is_disagreement
+from .compare import COLUMNS, DISAGREEMENT, FRAMEWORKS, ORACLES, STATUSES, is_disagreement
 from .graph_svg import case_figure
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -51,6 +51,7 @@ def render_html(rows: Any, metadata: dict[str, Any], cases: list[Any]) -> str:
     return env.get_template("report.html.j2").render(
         verdict=_verdict(records, cases),
         disagreements=_disagreements(records),
+        known=_known(records),
         conventions=_conventions(records, cases),
         families=sections,
         metadata=metadata,
@@ -62,12 +63,9 @@ def _records(rows: Any) -> list[dict[str, Any]]:
     """Rows as plain dicts with every column present (numpy scalars made Python)."""
     if hasattr(rows, "to_dict"):
         rows = rows.to_dict("records")
-    columns = ("case", "family", "backend", "dtype", "order", "quantity", "index", "result",
-               "reference", "reference_source", "abs_err", "rel_err", "ulp", "status", "mode",
-               "seconds", "rtol", "atol", "detail")
     records = []
     for row in rows:
-        record = {column: row.get(column, "") for column in columns}
+        record = {column: row.get(column, "") for column in COLUMNS}
         for key, value in record.items():
             if isinstance(value, np.generic):
                 record[key] = value.item()
@@ -78,7 +76,7 @@ def _records(rows: Any) -> list[dict[str, Any]]:
 
 
 _TEXT_COLUMNS = ("case", "family", "backend", "dtype", "quantity", "index", "reference_source",
-                 "status", "mode", "detail")
+                 "status", "known", "mode", "detail")
 
 
 def _missing(value: Any) -> bool:
@@ -166,14 +164,23 @@ def _quantity_rank(quantity: str) -> tuple[int, str]:
 
 
 def _disagreements(records: list[dict]) -> list[dict]:
-    """Every disagreement, the known ones last and labelled with the reason."""
-    bad = []
+    """Every disagreement that fails the verdict."""
+    bad = [r for r in records if is_disagreement(r)]
+    return sorted(bad, key=lambda r: (r["case"], _row_key(r)))
+
+
+def _known(records: list[dict]) -> list[dict]:
+    """Known disagreements, one line per case and reason: which backends, how many rows."""
+    groups: dict[tuple[str, str], dict] = {}
     for r in records:
-        if r["status"] in DISAGREEMENT:
-            if r.get("known"):
-                r = dict(r, detail=f"known: {r['known']}")
-            bad.append(r)
-    return sorted(bad, key=lambda r: (bool(r.get("known")), r["case"], _row_key(r)))
+        if r["status"] in DISAGREEMENT and r.get("known"):
+            group = groups.setdefault((r["case"], r["known"]),
+                                      {"case": r["case"], "reason": r["known"], "rows": 0,
+                                       "backends": []})
+            group["rows"] += 1
+            if r["backend"] not in group["backends"]:
+                group["backends"].append(r["backend"])
+    return list(groups.values())
 
 
 def _conventions(records: list[dict], cases: list[Any]) -> dict[str, Any]:
