@@ -123,15 +123,17 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
     gc.disable()                            # graphs are acyclic: the collector finds nothing
     recording = _GradMode.enabled
     _GradMode.enabled = create_graph        # raw values record nothing anyway
-    quiet = np.errstate(all="ignore")       # once for every step (see registry.Quiet)
-    quiet.__enter__()
-    Quiet.depth += 1
+    quiet = None        # numpy's error state, entered once, at the first node not a float
     try:
         for node in reversed(order):
             g = node.pending
             if g is None:
                 continue
             node.pending = None
+            if quiet is None and (create_graph or type(node.data) is not float):
+                quiet = np.errstate(all="ignore")       # see registry.Quiet
+                quiet.__enter__()
+                Quiet.depth += 1
             if targets is not None and id(node) in targets:
                 captured[id(node)] = g
             prim = node.prim
@@ -140,12 +142,15 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
                     _accumulate_leaf(node, g)
                 continue
             # The VJPs see tensors (recording the backward) or raw values (not).
+            inputs = node.inputs
             if create_graph:
-                out, values = node, node.inputs
+                out, values = node, inputs
+            elif len(inputs) == 1:             # unary: the input is always a tensor
+                out, values = node.data, (inputs[0].data,)
             else:
                 out = node.data
-                values = [arg.data if type(arg) is Tensor else arg for arg in node.inputs]
-            for index, parent in enumerate(node.inputs):
+                values = [arg.data if type(arg) is Tensor else arg for arg in inputs]
+            for index, parent in enumerate(inputs):
                 if type(parent) is not Tensor or parent.visit != needed:
                     continue
                 vjp = prim.vjps[index]
@@ -168,8 +173,9 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
             node.pending = None
         raise
     finally:
-        Quiet.depth -= 1
-        quiet.__exit__(None, None, None)
+        if quiet is not None:
+            Quiet.depth -= 1
+            quiet.__exit__(None, None, None)
         _GradMode.enabled = recording
         if collecting:
             gc.enable()
@@ -183,8 +189,10 @@ def _numpy_retry(vjp, g, out, values, params):
     """
     def as_numpy(value):
         return np.float64(value) if type(value) is float else value
-    return normalise(vjp(as_numpy(g), as_numpy(out), *[as_numpy(v) for v in values],
-                         **params))
+    with np.errstate(all="ignore"):
+        contribution = vjp(as_numpy(g), as_numpy(out), *[as_numpy(v) for v in values],
+                           **params)
+    return normalise(contribution)
 
 
 def as_gradient_of(g: Any, like: Tensor) -> Any:
@@ -193,6 +201,8 @@ def as_gradient_of(g: Any, like: Tensor) -> Any:
     PyTorch casts every gradient to its input's dtype; and `add` passes the same upstream
     array to both inputs, so storing it twice would let one `.grad` alias another.
     """
+    if type(g) is float and type(like.data) is float:
+        return g                            # float64 to float64: immutable, nothing to do
     if type(g) is Tensor:
         return g if g.dtype == like.dtype else astype(g, dtype=like.dtype)
     if type(g) is float:

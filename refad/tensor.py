@@ -95,7 +95,7 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None):
-        self.data = _as_storage(data, resolve_dtype(dtype))
+        self.data = _as_storage(data, None if dtype is None else resolve_dtype(dtype))
         self.requires_grad = False
         self.grad = None
         self.prim = None
@@ -106,7 +106,10 @@ class Tensor:
         self.visit = 0
         self.pending = None
         if requires_grad:
-            self.requires_grad_(True)
+            if type(self.data) is not float and self.dtype not in FLOAT_DTYPES:
+                raise ValueError(f"only float tensors can require grad; this one is "
+                                 f"{self.dtype}")
+            self.requires_grad = True
 
     # -- properties -------------------------------------------------------------------
     @property
@@ -139,6 +142,7 @@ class Tensor:
         return _ops.transpose(self)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set `requires_grad` on a leaf (in place, like PyTorch); returns the tensor."""
         if flag and self.dtype not in FLOAT_DTYPES:
             raise ValueError(f"only float tensors can require grad; this one is {self.dtype}")
         if not self.is_leaf:
