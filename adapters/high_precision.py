@@ -66,6 +66,40 @@ def mpmath_derivatives(case, order: int, result: Result) -> None:
     if unstable:
         result.info["kink"] = (f"{', '.join(map(str, unstable))} depend on the step "
                                "(not differentiable here): reported as nan")
+    corners = _one_sided_kinks(case) if order >= 1 else []
+    if corners:
+        note = f"{', '.join(corners)}: the one-sided derivatives differ (a corner)"
+        result.info["kink"] = "; ".join(filter(None, [result.info.get("kink"), note]))
+
+
+def _one_sided_kinks(case) -> list[str]:
+    """The inputs along which f has a corner: left and right derivatives differ.
+
+    A central difference cannot see a corner (at relu's kink it averages 0 and 1 into a
+    steady 1/2), so each first derivative is also taken from each side.
+    """
+    import mpmath
+
+    names = tuple(case.inputs)
+    ops = _mpmath_namespace()
+    corners = []
+    with mpmath.workdps(DIGITS):
+        point = {name: mpmath.mpf(float(case.inputs[name])) for name in names}
+        for name in case.differentiated:
+            def along(t, name=name):
+                return _real(case.fn(ops, **{**point, name: point[name] + t}))
+            # A step far below |x| (1e-300 is tiny, yet 1e-50 would leap across it).
+            step = abs(point[name]) * mpmath.mpf(10) ** -25 or mpmath.mpf(10) ** -30
+            try:
+                left = mpmath.diff(along, 0, h=step, direction=-1)
+                right = mpmath.diff(along, 0, h=step, direction=1)
+            except (ValueError, ZeroDivisionError, TypeError):
+                continue
+            if not (mpmath.isfinite(left) and mpmath.isfinite(right)):
+                continue
+            if abs(left - right) > mpmath.mpf(10) ** -20 * max(1, abs(left), abs(right)):
+                corners.append(name)
+    return corners
 
 
 def _mpmath_numbers(case, order: int, digits: int, keys=None) -> tuple[dict, dict]:

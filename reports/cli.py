@@ -103,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"refad {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                 # `refad list | head`: the reader left early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def command_grad(args: argparse.Namespace) -> int:

@@ -89,16 +89,28 @@ def _median(stack: list[np.ndarray]) -> np.ndarray:
     return np.where(mostly_nan, np.nan, median)
 
 
-def compare(case: Any, results: Iterable[Any], reference: Reference | None = None) -> list[dict]:
+def detected_kink(results: Iterable[Any]) -> str:
+    """What the numerical oracle says when a derivative moves with its step (a kink)."""
+    for result in results:
+        if result.backend == "numeric" and result.status == "ok" and result.info.get("kink"):
+            return f"numeric oracle: {result.info['kink']}"
+    return ""
+
+
+def compare(case: Any, results: Iterable[Any], reference: Reference | None = None,
+            kink: str = "") -> list[dict]:
     """Rows (dicts with `COLUMNS`) comparing every result of `case` with the reference.
 
     Args:
         case: the Case (its name, family, tags, rtol are used).
         results: `adapters.Result` objects for this case, any backends and dtypes.
         reference: a precomputed reference; by default chosen from `results`.
+        kink: why the point is a kink though the case is not tagged so (for instance
+            `detected_kink(...)`), or "".
     """
     results = list(results)
     reference = reference or choose_reference(results)
+    kink = kink or detected_kink(results)
     rows = []
     for result in results:
         base = {"case": case.name, "family": case.family, "backend": result.backend,
@@ -113,20 +125,21 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
             ref = reference.values.get(quantity)
             row["reference_source"] = reference.sources.get(quantity, "none")
             row.update(compare_values(value, ref, result.dtype, tolerance))
-            rows.append(classify(case, row))
+            rows.append(classify(case, row, kink))
     return rows
 
 
-def classify(case: Any, row: dict) -> dict:
+def classify(case: Any, row: dict, kink: str = "") -> dict:
     """Refine a disagreement: a `convention` at a kink, or `known` where the case says so."""
     row.setdefault("known", "")
     if row["status"] not in ("mismatch", "nan-mismatch"):
         return row
-    if case_is_kink(case):
+    known = known_reason(case, row["backend"])
+    if case_is_kink(case) or (kink and not known):
         row["status"] = "convention"
-        row["detail"] = case.note
+        row["detail"] = case.note if case_is_kink(case) else kink
     else:
-        row["known"] = known_reason(case, row["backend"])
+        row["known"] = known
     return row
 
 

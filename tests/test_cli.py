@@ -140,3 +140,21 @@ def test_report_writes_csv_json_html(tmp_path):
     assert payload["metadata"]["versions"]["refad"]
     assert "seed-multivariate" in (tmp_path / "report.csv").read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_kink_is_recognised_without_a_tag():
+    """relu at 0 typed by hand: the numerical oracle sees the corner, so frameworks that
+    pick relu'(0) = 0 against sympy's Heaviside(0) = 1/2 are a convention, not a failure."""
+    done = refad("grad", "relu(x)", "x=0", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    statuses = {r["backend"]: r["status"] for r in json.loads(done.stdout)["results"]}
+    for backend in ("refad", "torch", "jax"):
+        if backend in statuses:
+            assert statuses[backend] == "convention"
+
+
+def test_the_where_nan_trap_typed_by_hand_exits_1():
+    done = refad("grad", "where(x > 0, sqrt(x), 0)", "x=-1", "--json")
+    assert done.returncode == 1
+    refad_result = json.loads(done.stdout)["results"][0]
+    assert refad_result["grad"] == {"x": "nan"} and refad_result["status"] == "nan-mismatch"
