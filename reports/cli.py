@@ -3,6 +3,9 @@
     refad grad EXPR NAME=VALUE ... [--backend B ...] [--dtype D] [--order 1|2] [--json]
     refad report [--out DIR] [--family F] [--backend B ...] [--dtype D ...] [--order 1|2]
     refad list [--family F]
+    refad trace EXPR NAME=VALUE ... [--order 1|2] [--frameworks] [--json]
+    refad graph EXPR NAME=VALUE ... --out FILE.svg
+    refad explore [--port N]
 
 Exit status: 0 on success, 1 when backends disagree beyond tolerance (or one fails), 2 on bad
 input, with a one-line message on stderr and never a traceback. Only argparse is imported
@@ -88,13 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="print the catalogue")
     listing.add_argument("--family", action="append", metavar="F")
+
+    trace = commands.add_parser("trace", help="forward and backward, node by node")
+    trace.add_argument("expr", help='an expression, e.g. "x*y + sin(x)"')
+    trace.add_argument("values", nargs="*", metavar="NAME=VALUE")
+    trace.add_argument("--order", type=int, default=1, choices=(1, 2),
+                       help="2: differentiate the backward pass again (a graph itself)")
+    trace.add_argument("--frameworks", action="store_true",
+                       help="also show PyTorch's grad_fn graph and JAX's jaxpr")
+    trace.add_argument("--json", action="store_true", help="print one JSON object")
+
+    graph = commands.add_parser("graph", help="draw the computational graph as SVG")
+    graph.add_argument("expr", help='an expression, e.g. "x*y + sin(x)"')
+    graph.add_argument("values", nargs="*", metavar="NAME=VALUE")
+    graph.add_argument("--out", required=True, metavar="FILE.svg")
+
+    explore = commands.add_parser("explore", help="the interactive page, on 127.0.0.1")
+    explore.add_argument("--port", type=int, default=0, help="default: a free port")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (also used by the console script)."""
     args = build_parser().parse_args(argv)
-    handlers = {"grad": command_grad, "report": command_report, "list": command_list}
+    handlers = {"grad": command_grad, "report": command_report, "list": command_list,
+                "trace": command_trace, "graph": command_graph, "explore": command_explore}
     try:
         return handlers[args.command](args)
     except UsageError as error:
@@ -121,6 +142,21 @@ def command_report(args: argparse.Namespace) -> int:
 def command_list(args: argparse.Namespace) -> int:
     from .report_command import run_list
     return run_list(args)
+
+
+def command_trace(args: argparse.Namespace) -> int:
+    from .trace_command import run_trace
+    return run_trace(args)
+
+
+def command_graph(args: argparse.Namespace) -> int:
+    from .graph_command import run_graph
+    return run_graph(args)
+
+
+def command_explore(args: argparse.Namespace) -> int:
+    from .explore import run_explore
+    return run_explore(args)
 
 
 def entry_point() -> None:
