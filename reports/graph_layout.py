@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from .case_graph import Graph
 
-ROW_GAP = 26                # vertical room between boxes (edge labels live there)
+ROW_GAP = 26                # vertical room between boxes
 WAYPOINT_GAP = 6            # between two edges passing through the same column
 MARGIN = 24
+PORT_IN_GAP = 18            # between two arrows entering a box: a label sits above each
+PORT_OUT_GAP = 8            # between two edges leaving a box (a shared node fans out)
 
 
 @dataclass
@@ -35,6 +37,40 @@ class Box:
     @property
     def mid(self) -> float:
         return self.y + self.box_h / 2
+
+
+def fit_ports(graph: Graph, sizes: dict[int, Box]) -> None:
+    """Make each box tall enough that its arrows, and the labels above them, stay apart."""
+    arriving: dict[int, int] = {}
+    leaving: dict[int, int] = {}
+    for edge in graph.edges:
+        arriving[edge.target] = arriving.get(edge.target, 0) + 1
+        leaving[edge.source] = leaving.get(edge.source, 0) + 1
+    for item, box in sizes.items():
+        needed = max(PORT_IN_GAP * (arriving.get(item, 0) + 1),
+                     PORT_OUT_GAP * (leaving.get(item, 0) + 1))
+        if needed > box.box_h:
+            box.h += needed - box.box_h
+            box.box_h = needed
+
+
+def ports(boxes: dict[int, Box], chains: list[list[int]]) -> dict[tuple[int, str], float]:
+    """Heights where each edge leaves its source ("out") and enters its target ("in").
+
+    The edges at one side of a box are spread evenly along it, in the order of the boxes
+    at their other ends, so edges leaving or entering one box do not cross each other.
+    """
+    ends: dict[tuple[int, str], list[tuple[float, int]]] = {}
+    for k, chain in enumerate(chains):
+        ends.setdefault((chain[0], "out"), []).append((boxes[chain[1]].mid, k))
+        ends.setdefault((chain[-1], "in"), []).append((boxes[chain[-2]].mid, k))
+    found_ports = {}
+    for (item, side), found in ends.items():
+        box = boxes[item]
+        found.sort()
+        for rank, (_, k) in enumerate(found):
+            found_ports[(k, side)] = box.y + box.box_h * (rank + 1) / (len(found) + 1)
+    return found_ports
 
 
 def _columns(graph: Graph) -> dict[int, int]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+import numpy as np
+
 from .case_graph import Edge, Graph, Node, graph_of, summarize
-from .graph_layout import MARGIN, Box, layout
+from .graph_layout import MARGIN, Box, fit_ports, layout, ports
 
 __all__ = ["AMBER", "Edge", "Graph", "Node", "case_figure", "case_svg", "graph_of", "render_svg",
            "summarize"]
@@ -24,6 +26,8 @@ AMBER_TEXT = "#b45309"      # amber that stays readable as text on white
 CHAR_W = 6.7                # width of one character of the 11px monospace font
 LABEL_CHAR_W = 6.1          # the same at 10px
 COLUMN_GAP = 72             # the least room between columns (labels widen it)
+CURVE_ROOM = 48             # the least horizontal room for an edge's bend between columns
+MAX_TERMS = 3               # a shared node lists its paths' contributions up to this many
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
 
 
@@ -50,29 +54,62 @@ def _note_svg(text: str) -> str:
             f'fill="#6b7280">{escape(text)}</text></svg>')
 
 
-def _lines(node: Node) -> list[str]:
+def _lines(node: Node, terms: str = "") -> list[str]:
     if node.kind == "const":
         value = summarize(node.value)
         return [value if node.label == "const" else f"{node.label} = {value}"]
     lines = [node.label, "= " + summarize(node.value)]
     if node.kind == "op" and node.grad is not None:
-        lines.append("grad " + summarize(node.grad))
+        lines.append("grad " + _total(node, terms))
+        if terms:
+            lines.append("= " + terms)
     return lines
 
 
-def _pill(node: Node) -> str:
-    return f"∂f/∂{node.label} = {summarize(node.grad)}"
+def _pill(node: Node, terms: str = "") -> list[str]:
+    """The amber total under an input; a shared input's second line is its sum over paths."""
+    lines = [f"∂f/∂{node.label} = {_total(node, terms)}"]
+    if terms:
+        lines.append("= " + terms)
+    return lines
 
 
-def _size(node: Node) -> Box:
-    lines = _lines(node)
-    texts = lines + ([_pill(node)] if node.is_input else [])
-    width = max(56.0, max(len(t) for t in texts) * CHAR_W + 18)
+def _total(node: Node, terms: str) -> str:
+    """The gradient at a node; one digit more where its terms are shown beside it.
+
+    2 + 0.5403 is 2.5403, which 4 digits would show as 2.54: the extra digit lets a reader
+    who adds the terms find the total shown.
+    """
+    return summarize(node.grad, 5 if terms else 4)
+
+
+def _path_terms(graph: Graph) -> dict[int, str]:
+    """For a node whose gradient adds 2 to 3 scalar contributions: `2 + 0.5403`."""
+    sent: dict[int, list] = {}
+    for edge in graph.edges:
+        if edge.grad is not None:
+            sent.setdefault(edge.source, []).append(edge.grad)
+    terms = {}
+    for node_id, grads in sent.items():
+        if not 2 <= len(grads) <= MAX_TERMS or any(np.ndim(g) for g in grads):
+            continue
+        text = summarize(grads[0])
+        for grad in grads[1:]:
+            shown = summarize(grad)
+            text += f" - {shown[1:]}" if shown.startswith("-") else f" + {shown}"
+        terms[node_id] = text
+    return terms
+
+
+def _size(node: Node, terms: str = "") -> Box:
+    lines = _lines(node, terms)
+    pill = _pill(node, terms) if node.is_input else []
+    width = max(56.0, max(len(t) for t in lines + pill) * CHAR_W + 18)
     if node.kind == "const":
         return Box(w=width, h=20, box_h=20)
     box_h = 14.0 * len(lines) + 12
-    return Box(w=width, h=box_h + (24 if node.is_input else 0), box_h=box_h)
-
+    below = 14.0 * len(pill) + 10 if pill else 0.0
+    return Box(w=width, h=box_h + below, box_h=box_h)
 
 
 def render_svg(graph: Graph, *, max_nodes: int = 60) -> str:
@@ -82,21 +119,27 @@ def render_svg(graph: Graph, *, max_nodes: int = 60) -> str:
         graph: from `graph_of`.
         max_nodes: above this many nodes, return a short note instead of a drawing.
     Returns:
-        The SVG text; every label is escaped.
+        The SVG text; every label is escaped. It has no `xmlns` (inline HTML needs none);
+        `reports.picture.standalone_svg` makes a file of it.
     """
     if len(graph.nodes) > max_nodes:
         return _note_svg(f"The graph has {len(graph.nodes)} nodes (more than {max_nodes}): "
                          f"not drawn.")
-    boxes, chains, column = layout(graph, {node.id: _size(node) for node in graph.nodes})
+    terms = _path_terms(graph)
+    sizes = {node.id: _size(node, terms.get(node.id, "")) for node in graph.nodes}
+    fit_ports(graph, sizes)
+    boxes, chains, column = layout(graph, sizes)
     labels = {k: "← " + summarize(e.grad) for k, e in enumerate(graph.edges) if e.grad is not None}
+    runs = _runs(graph, labels)
     n_columns = max(column.values()) + 1
     widths = [40.0] * n_columns
     gaps = [float(COLUMN_GAP)] * n_columns
     for node in graph.nodes:
         widths[column[node.id]] = max(widths[column[node.id]], boxes[node.id].w)
-    for k, text in labels.items():
-        c = column[graph.edges[k].source]
-        gaps[c] = max(gaps[c], len(text) * LABEL_CHAR_W + 28)
+    for target, run in runs.items():
+        c = column[target] - 1                  # the gap just left of the target
+        if c >= 0:
+            gaps[c] = max(gaps[c], run + CURVE_ROOM)
     lefts = [float(MARGIN)]
     for c in range(n_columns - 1):
         lefts.append(lefts[c] + widths[c] + gaps[c])
@@ -106,8 +149,9 @@ def render_svg(graph: Graph, *, max_nodes: int = 60) -> str:
             box.x = lefts[c] + (widths[c] - box.w) / 2
         else:
             box.x, box.w = lefts[c], widths[c]
-    parts = [_edges(graph, boxes, chains, labels)]
-    parts += [_node(node, boxes[node.id], node.id == graph.output) for node in graph.nodes]
+    parts = [_edges(graph, boxes, chains, labels, runs)]
+    parts += [_node(node, boxes[node.id], node.id == graph.output, terms.get(node.id, ""))
+              for node in graph.nodes]
     width = lefts[-1] + widths[-1] + MARGIN
     height = max(box.y + box.h for box in boxes.values()) + MARGIN
     return (f'<svg class="graph" width="{width:.0f}" height="{height:.0f}" '
@@ -115,79 +159,68 @@ def render_svg(graph: Graph, *, max_nodes: int = 60) -> str:
             f'font-size="11">' + "".join(parts) + "</svg>")
 
 
-def _ports(graph: Graph, boxes: dict[int, Box], chains: list[list[int]]) -> dict:
-    """Where each edge leaves its source and enters its target: spread along the box side."""
-    ends: dict[tuple[int, str], list[tuple[float, int]]] = {}
-    for k, chain in enumerate(chains):
-        ends.setdefault((chain[0], "out"), []).append((boxes[chain[1]].mid, k))
-        ends.setdefault((chain[-1], "in"), []).append((boxes[chain[-2]].mid, k))
-    ports = {}
-    for (item, side), found in ends.items():
-        box = boxes[item]
-        found.sort()
-        for rank, (_, k) in enumerate(found):
-            ports[(k, side)] = box.y + box.box_h * (rank + 1) / (len(found) + 1)
-    return ports
+def _runs(graph: Graph, labels: dict[int, str]) -> dict[int, float]:
+    """Per target, the straight stretch its arrows end with: room for the longest label.
+
+    Each gradient label sits above the straight end of its own arrow, where arrows into one
+    box are 18 px apart (`fit_ports`), so labels never sit on a bend or on each other.
+    """
+    runs: dict[int, float] = {}
+    for k, edge in enumerate(graph.edges):
+        width = len(labels[k]) * LABEL_CHAR_W + 10 if k in labels else 0.0
+        runs[edge.target] = max(runs.get(edge.target, 12.0), width)
+    return runs
 
 
 def _edges(graph: Graph, boxes: dict[int, Box], chains: list[list[int]],
-           labels: dict[int, str]) -> str:
-    ports = _ports(graph, boxes, chains)
-    paths, placed = [], []
+           labels: dict[int, str], runs: dict[int, float]) -> str:
+    ends = ports(boxes, chains)
+    paths, texts = [], []
     for k, (edge, chain) in enumerate(zip(graph.edges, chains, strict=True)):
         source, target = boxes[chain[0]], boxes[chain[-1]]
-        points = [(source.x + source.w, ports[(k, "out")])]
+        tip_x, tip_y = target.x, ends[(k, "in")]
+        points = [(source.x + source.w, ends[(k, "out")])]
         for waypoint in chain[1:-1]:
             box = boxes[waypoint]
             points += [(box.x, box.mid), (box.x + box.w, box.mid)]
-        points.append((target.x - 7, ports[(k, "in")]))
+        points += [(tip_x - 8 - runs[edge.target], tip_y), (tip_x - 7, tip_y)]
         d = f"M{points[0][0]:.1f},{points[0][1]:.1f}"
         for i in range(1, len(points)):
             (x1, y1), (x2, y2) = points[i - 1], points[i]
             if i % 2:                           # across a gap: a smooth S
                 half = (x2 - x1) / 2
                 d += f" C{x1 + half:.1f},{y1:.1f} {x2 - half:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
-            else:                               # through a column, past the boxes
+            else:                               # through a column, or the labelled end
                 d += f" L{x2:.1f},{y2:.1f}"
         flows = edge.grad is not None
         colour = "#64748b" if flows else "#cbd5e1"
-        tip_x, tip_y = target.x, ports[(k, "in")]
+        if flows and graph.nodes[edge.source].shared:
+            colour = AMBER                      # one of the paths that add up at the source
         title = f"input {edge.index} of {graph.nodes[edge.target].label}"
         if edge.local:
             title += f": local derivative {edge.local}"
         if flows:
             title += f"; gradient sent back {summarize(edge.grad, 8)}"
-            (x1, y1), (x2, y2) = points[0], points[1]
-            placed.append([(x1 + x2) / 2, (y1 + y2) / 2 - 4, labels[k], x1])
+            texts.append(f'<text x="{tip_x - 10:.1f}" y="{tip_y - 4:.1f}" text-anchor="end" '
+                         f'font-size="10" fill="{AMBER_TEXT}" stroke="#ffffff" '
+                         f'stroke-width="3" paint-order="stroke">{escape(labels[k])}</text>')
         dashes = "" if flows else ' stroke-dasharray="4 3"'
         paths.append(
             f'<g><title>{escape(title)}</title><path d="{d}" fill="none" stroke="{colour}" '
             f'stroke-width="1.4"{dashes}/>'
             f'<polygon points="{tip_x:.1f},{tip_y:.1f} {tip_x - 8:.1f},{tip_y - 4:.1f} '
             f'{tip_x - 8:.1f},{tip_y + 4:.1f}" fill="{colour}"/></g>')
-    return "".join(paths) + _edge_labels(placed)
+    return "".join(paths) + "".join(texts)
 
 
-def _edge_labels(placed: list[list]) -> str:
-    """Gradient labels in amber, pushed apart where they would overlap within one gap."""
-    placed.sort(key=lambda p: (p[3], p[1]))
-    for previous, current in zip(placed, placed[1:], strict=False):
-        if previous[3] == current[3] and current[1] < previous[1] + 13:
-            current[1] = previous[1] + 13
-    return "".join(
-        f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="10" '
-        f'fill="{AMBER_TEXT}" stroke="#ffffff" stroke-width="3" paint-order="stroke">'
-        f"{escape(text)}</text>" for x, y, text, _ in placed)
-
-
-def _node(node: Node, box: Box, is_output: bool) -> str:
+def _node(node: Node, box: Box, is_output: bool, terms: str = "") -> str:
     """One rounded box: label, forward value, gradient; inputs get the amber total below."""
-    lines = _lines(node)
+    lines = _lines(node, terms)
     x, y, w, h = box.x, box.y, box.w, box.box_h
     if node.kind == "const":
         return (f'<g><title>{escape(node.title)}</title><rect x="{x:.1f}" y="{y:.1f}" '
                 f'width="{w:.1f}" height="{h:.1f}" rx="6" fill="#f3f4f6" stroke="#9ca3af"/>'
-                f'<text x="{x + w / 2:.1f}" y="{y + 14:.1f}" text-anchor="middle" '
+                f'<text x="{x + w / 2:.1f}" y="{y + h / 2 + 4:.1f}" text-anchor="middle" '
                 f'font-size="10" fill="#6b7280">{escape(lines[0])}</text></g>')
     fill = {"input": "#ecfdf5", "op": "#eef2ff"}[node.kind]
     stroke = {"input": "#059669", "op": "#6366f1"}[node.kind]
@@ -201,17 +234,21 @@ def _node(node: Node, box: Box, is_output: bool) -> str:
            f'<title>{escape(title)}</title>'
            f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="8" '
            f'fill="{fill}" stroke="{stroke}" stroke-width="{width}"/>']
+    top = y + (h - 14.0 * len(lines) - 12) / 2  # text centred in a box made taller for ports
     for i, text in enumerate(lines):
         style = ' font-weight="bold" fill="#111827"' if i == 0 else ' fill="#374151"'
-        if text.startswith("grad "):
+        if text.startswith("grad ") or (i == 3 and terms):
             style = f' fill="{AMBER_TEXT}"'
-        out.append(f'<text x="{x + w / 2:.1f}" y="{y + 18 + 14 * i:.1f}" '
+        out.append(f'<text x="{x + w / 2:.1f}" y="{top + 18 + 14 * i:.1f}" '
                    f'text-anchor="middle"{style}>{escape(text)}</text>')
     if node.is_input:
-        out.append(f'<rect x="{x:.1f}" y="{y + h + 4:.1f}" width="{w:.1f}" height="18" rx="9" '
-                   f'fill="#fef3c7" stroke="{AMBER}"/>'
-                   f'<text x="{x + w / 2:.1f}" y="{y + h + 17:.1f}" text-anchor="middle" '
-                   f'font-weight="bold" fill="{AMBER_TEXT}">{escape(_pill(node))}</text>')
+        pill = _pill(node, terms)
+        out.append(f'<rect x="{x:.1f}" y="{y + h + 4:.1f}" width="{w:.1f}" '
+                   f'height="{14 * len(pill) + 4}" rx="9" fill="#fef3c7" stroke="{AMBER}"/>')
+        for i, text in enumerate(pill):
+            out.append(f'<text x="{x + w / 2:.1f}" y="{y + h + 17 + 14 * i:.1f}" '
+                       f'text-anchor="middle" font-weight="bold" fill="{AMBER_TEXT}">'
+                       f'{escape(text)}</text>')
     if node.shared:
         badge = f"Σ {node.uses} paths"
         bw = len(badge) * LABEL_CHAR_W + 10
@@ -220,8 +257,9 @@ def _node(node: Node, box: Box, is_output: bool) -> str:
                    f'y="{y + 2:.1f}" text-anchor="middle" font-size="10" font-weight="bold" '
                    f'fill="#ffffff">{escape(badge)}</text>')
     if is_output:
-        out.append(f'<text x="{x + w / 2:.1f}" y="{y - 4:.1f}" text-anchor="middle" '
-                   f'font-size="9" fill="#312e81">output</text>')
+        place = f'x="{x + w / 2:.1f}" text-anchor="middle"'
+        if node.shared:                         # the badge holds the top right corner
+            place = f'x="{x + 2:.1f}" text-anchor="start"'
+        out.append(f'<text {place} y="{y - 4:.1f}" font-size="9" fill="#312e81">output</text>')
     out.append("</g>")
     return "".join(out)
-
