@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import bisect
 import inspect
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 
 from . import autograd
 from .backward import Step, _numpy_retry, topological_order
+from .nan_origin import backward_origin, forward_origin, raw
 from .parse import Expression, parse
 from .registry import ones_like, zeros_like
 from .tensor import Tensor, as_tensor, normalise, tensor
@@ -182,7 +182,7 @@ def trace(f: str | Callable, values: Mapping[str, Any], order: int = 1,
             g = zeros_like(leaf) if g is None else g          # an input the output ignores
             p, _, _ = _run_pass(f"d/d{name}", g, leaves, names, made_by=made_by)
             second.append(p)
-    origin = _forward_origin(out, names) or _backward_origin([first] + second)
+    origin = forward_origin(out, names) or backward_origin([first] + second)
     inputs = {name: leaf.data for name, leaf in leaves.items()}
     return Trace(text, inputs, str(np.dtype(dtype)), order, first, second, origin)
 
@@ -257,14 +257,14 @@ class _Recorder:
     def __call__(self, step: Step) -> None:
         node = step.node
         source = self.names(node)
-        contribution = _raw(step.contribution)
+        contribution = raw(step.contribution)
         paths = self.received.setdefault(id(step.input), [])
         paths.append((source, contribution))
         args = [self.names.text(a) for a in node.inputs]
         self.steps.append(BackwardStep(
-            len(self.steps) + 1, source, node.op, _raw(step.upstream), self.names(step.input),
+            len(self.steps) + 1, source, node.op, raw(step.upstream), self.names(step.input),
             step.index, step.local, _formula(node.prim, step.index, args),
-            _local_value(node, step.index), contribution, _raw(step.total), list(paths)))
+            _local_value(node, step.index), contribution, raw(step.total), list(paths)))
         made = [t.seq for t in (step.contribution, step.total) if type(t) is Tensor]
         self.newest.append(max(made + self.newest[-1:], default=0))
         self.totals.append(id(step.total))
@@ -283,7 +283,7 @@ def _run_pass(of: str, root: Any, leaves: dict[str, Tensor], names: _Names,
     weight = None if root.shape == () else ones_like(root)
     grads = autograd.grad(root, list(leaves.values()), grad_outputs=weight,
                           create_graph=create_graph, allow_unused=True, on_step=recorder)
-    gradients = {name: zeros[name] if g is None else _raw(g)
+    gradients = {name: zeros[name] if g is None else raw(g)
                  for name, g in zip(leaves, grads, strict=True)}
     note = "" if weight is None else f"{of} is not a scalar: its elements are summed first"
     return (Pass(of, names(root), root.data, forward, recorder.steps, gradients, note),
@@ -335,86 +335,13 @@ def _local_value(node: Tensor, index: int) -> Any:
     rounding); after broadcasting or a reduction it is the VJP of ones.
     """
     vjp = node.prim.vjps[index]
-    values = [_raw(a) for a in node.inputs]
+    values = [raw(a) for a in node.inputs]
     g = ones_like(node.data)
     with np.errstate(all="ignore"):
         try:
             return normalise(vjp(g, node.data, *values, **node.params))
         except ArithmeticError:                 # Python floats raise on 1/0, as the engine
             return _numpy_retry(vjp, g, node.data, values, node.params)
-
-
-def _forward_origin(out: Tensor, names: _Names) -> dict[str, Any] | None:
-    """Follow a non-finite output back to the first node whose inputs were all finite."""
-    if is_finite(out.data):
-        return None
-    node = out
-    while node.prim is not None:
-        bad = [a for a in node.inputs if not is_finite(a)]
-        if not bad:
-            break
-        if type(bad[0]) is not Tensor or bad[0].prim is None:
-            what = names.text(bad[0]) if type(bad[0]) is Tensor else "a constant"
-            return {"pass": "forward", "node": names(node), "op": node.op,
-                    "value": node.data, "message": f"{names(node)} = {node.op}(...) receives "
-                    f"{what} = {format_value(bad[0])}, given rather than computed"}
-        node = bad[0]
-    name = names(node)
-    if node.prim is None:
-        message = f"the input {name} is {format_value(node.data)}, given rather than computed"
-    else:
-        args = ", ".join(f"{names.text(a)} = {format_value(a)}" if type(a) is Tensor
-                         else format_value(a) for a in node.inputs)
-        message = (f"{name} = {node.op}({args}) = {format_value(node.data)}: its inputs are "
-                   f"finite, so the {_kind(node.data)} is born here, in the forward pass")
-    return {"pass": "forward", "node": name, "op": node.op or "input", "value": node.data,
-            "message": message}
-
-
-def _backward_origin(passes: list[Pass]) -> dict[str, Any] | None:
-    """The first backward step whose contribution (or sum over paths) is not finite."""
-    for p in passes:
-        values = {n.name: n.value for n in p.forward}
-        for s in p.backward:
-            if is_finite(s.contribution) and is_finite(s.total):
-                continue
-            where = f"step {s.number}" + ("" if p.of == "out" else f" of the pass of {p.of}")
-            origin = {"pass": "backward", "of": p.of, "step": s.number, "node": s.node,
-                      "op": s.op, "input": s.input, "upstream": s.upstream,
-                      "local_value": s.local_value, "contribution": s.contribution}
-            if not is_finite(s.contribution):
-                message = (f"{where}: {s.node} ({s.op}) sends upstream "
-                           f"{format_value(s.upstream)} x local {s.formula} = "
-                           f"{format_value(s.local_value)}, giving "
-                           f"{format_value(s.contribution)} for {s.input}; the upstream is "
-                           f"finite, so the {_kind(s.contribution)} is born here")
-                if not is_finite(values.get(s.node, 0.0)):
-                    message += (f" (the forward value of {s.node} was "
-                                f"{format_value(values[s.node])}, hidden from the output)")
-            else:
-                parts = " + ".join(format_value(c) for _, c in s.paths)
-                message = (f"{where}: the sum over paths at {s.input} overflows: {parts} = "
-                           f"{format_value(s.total)}")
-            origin["message"] = message
-            return origin
-    return None
-
-
-def is_finite(value: Any) -> bool:
-    """True when every element of `value` (a tensor, array or number) is finite."""
-    data = _raw(value)
-    if type(data) is float:
-        return math.isfinite(data)
-    array = np.asarray(data)
-    return array.dtype.kind not in "fc" or bool(np.all(np.isfinite(array)))
-
-
-def _kind(value: Any) -> str:
-    return "NaN" if np.any(np.isnan(np.asarray(_raw(value), dtype=float))) else "infinity"
-
-
-def _raw(value: Any) -> Any:
-    return value.data if type(value) is Tensor else value
 
 
 def _pass_dict(p: Pass) -> dict[str, Any]:

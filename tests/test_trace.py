@@ -15,7 +15,8 @@ import pytest
 import cases
 import refad
 from cases.case import expression_case
-from refad.trace import format_value, is_finite, trace
+from refad.nan_origin import is_finite
+from refad.trace import format_value, trace
 from reports import cli
 
 ROOT = Path(__file__).resolve().parents[1]
