@@ -10,8 +10,12 @@ import numpy as np
 from .cli import UsageError, parse_assignments
 
 
-def _case(text: str, values: dict[str, Any]):
-    """Parse the expression and check the values name exactly its variables."""
+def checked_case(text: str, values: dict[str, Any], command: str = "refad grad"):
+    """A Case from an expression typed by a user, or UsageError saying what is wrong.
+
+    The values must name exactly the expression's variables and the value must be a scalar;
+    `command` names the command in the messages.
+    """
     import refad
     from cases.case import expression_case
 
@@ -33,7 +37,7 @@ def _case(text: str, values: dict[str, Any]):
     except (ValueError, TypeError, IndexError) as error:
         raise UsageError(f"cannot evaluate {text!r}: {error}") from None
     if value.shape != ():
-        raise UsageError(f"the expression's value has shape {value.shape}; refad grad needs "
+        raise UsageError(f"the expression's value has shape {value.shape}; {command} needs "
                          f"a scalar: wrap it in sum(...) or mean(...)")
     return case
 
@@ -43,7 +47,7 @@ def run_grad(args) -> int:
     from reports.runner import evaluate_case, resolve_backends
 
     values = parse_assignments(args.values)
-    case = _case(args.expr, values)
+    case = checked_case(args.expr, values)
     try:
         backends = resolve_backends(args.backend)
     except ValueError as error:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .cli import UsageError, parse_assignments
-from .grad_command import _case
+from .grad_command import checked_case
 from .picture import Picture
 
 
@@ -21,7 +21,7 @@ def run_graph(args) -> int:
         0; bad input raises UsageError (exit 2, one line).
     """
     values = parse_assignments(args.values)
-    case = _case(args.expr, values)
+    case = checked_case(args.expr, values)
     path = Path(args.out)
     if path.is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name such as graph.svg")

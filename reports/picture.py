@@ -115,14 +115,14 @@ def picture(expr_or_case: Any, **values: Any) -> Picture:
 def _resolve(expr_or_case: Any, values: dict[str, Any]):
     """A Case from an expression, a catalogue name or a Case (with values replaced)."""
     from .cli import UsageError
-    from .grad_command import _case
+    from .grad_command import checked_case
 
     if isinstance(expr_or_case, str):
         named = _catalogue_case(expr_or_case)
         if named is None:
             numbers = {name: _number(name, value) for name, value in values.items()}
             try:
-                return _case(expr_or_case, numbers)
+                return checked_case(expr_or_case, numbers)
             except UsageError as error:
                 raise ValueError(str(error)) from None
         expr_or_case = named

@@ -25,12 +25,9 @@ def run_trace(args) -> int:
     from adapters import framework_trace
     from refad.trace import trace
 
-    from .grad_command import _case
+    from .grad_command import checked_case
 
-    try:
-        case = _case(args.expr, parse_assignments(args.values))
-    except UsageError as error:         # grad's checks, in grad's words: say trace instead
-        raise UsageError(str(error).replace("refad grad", "refad trace")) from None
+    case = checked_case(args.expr, parse_assignments(args.values), command="refad trace")
     try:
         result = trace(case.fn, case.inputs, order=args.order, expr=args.expr)
     except (ValueError, TypeError, IndexError) as error:
