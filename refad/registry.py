@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, _GradMode, _wrap, normalise
+from .tensor import _NO_PARAMS, Tensor, _GradMode, _make, normalise
 
 REGISTRY: dict[str, Primitive] = {}
 
@@ -64,6 +64,11 @@ class Primitive:
         self.examples = examples
 
     def __call__(self, *args, **params):
+        if len(args) == 1 and type(args[0]) is float and self.scalar is not None:
+            try:                    # the hot path of a VJP: cos(x) on a Python float
+                return self.scalar(*args, **params)
+            except _SCALAR_FAILURES:
+                pass
         scalar = self.scalar is not None
         for arg in args:
             kind = type(arg)
@@ -87,7 +92,9 @@ class Primitive:
                     break
             else:
                 try:
-                    return self.scalar(*values, **params)
+                    if params:
+                        return self.scalar(*values, **params)
+                    return self.scalar(*values)     # no empty **{}: this is the hot path
                 except _SCALAR_FAILURES:
                     pass
         try:
@@ -151,6 +158,15 @@ def apply(prim: Primitive, args: tuple, params: dict) -> Tensor:
     if len(args) == 1:                      # the common unary case, without a list
         values = (args[0].data,)
         record = args[0].requires_grad
+    elif len(args) == 2:                    # binary, unrolled for speed
+        a, b = args
+        if type(a) is Tensor:
+            record = a.requires_grad
+            a = a.data
+        if type(b) is Tensor:
+            record = record or b.requires_grad
+            b = b.data
+        values = (a, b)
     else:
         values = []
         for arg in args:
@@ -160,13 +176,10 @@ def apply(prim: Primitive, args: tuple, params: dict) -> Tensor:
                     record = True
             else:
                 values.append(arg)
-    out = _wrap(prim.compute(values, params))
+    data = prim.compute(values, params)
     if record and prim.vjps is not None and _GradMode.enabled:
-        out.requires_grad = True
-        out.prim = prim
-        out.inputs = args
-        out.params = params
-    return out
+        return _make(data, True, prim, args, params)
+    return _make(data, False, None, (), _NO_PARAMS)
 
 
 # -- shapes -----------------------------------------------------------------------------------

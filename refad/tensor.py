@@ -240,20 +240,26 @@ _creation_order = itertools.count(1)
 _new_tensor = object.__new__
 
 
-def _wrap(data: Any) -> Tensor:
-    """A constant tensor around already-normalised storage (the hot path: no checks)."""
+def _make(data: Any, requires_grad: bool, prim: Any, inputs: tuple, params: dict) -> Tensor:
+    """A tensor around already-normalised storage: the hot path of every operation, so no
+    checks and every slot written exactly once."""
     t = _new_tensor(Tensor)
     t.data = data
-    t.requires_grad = False
+    t.requires_grad = requires_grad
     t.grad = None
-    t.prim = None
-    t.inputs = ()
-    t.params = _NO_PARAMS
+    t.prim = prim
+    t.inputs = inputs
+    t.params = params
     t.name = None
     t.seq = next(_creation_order)
     t.visit = 0
     t.pending = None
     return t
+
+
+def _wrap(data: Any) -> Tensor:
+    """A constant tensor around already-normalised storage."""
+    return _make(data, False, None, (), _NO_PARAMS)
 
 
 def normalise(value: Any) -> Any:
