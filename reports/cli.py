@@ -6,6 +6,7 @@
     refad trace EXPR NAME=VALUE ... [--order 1|2] [--frameworks] [--json]
     refad graph EXPR NAME=VALUE ... --out FILE.svg
     refad explore [--port N]
+    refad bench [--quick] [--out DIR] [--engine E ...] [--repeats N]
 
 Exit status: 0 on success, 1 when backends disagree beyond tolerance (or one fails), 2 on bad
 input, with a one-line message on stderr and never a traceback. Only argparse is imported
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explore = commands.add_parser("explore", help="the interactive page, on 127.0.0.1")
     explore.add_argument("--port", type=int, default=0, help="default: a free port")
+
+    from .bench.command import add_arguments  # argparse and the standard library only
+    add_arguments(commands.add_parser(
+        "bench", help="time refad against micrograd, PyTorch, JAX and HIPS autograd"))
     return parser
 
 
@@ -115,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (also used by the console script)."""
     args = build_parser().parse_args(argv)
     handlers = {"grad": command_grad, "report": command_report, "list": command_list,
-                "trace": command_trace, "graph": command_graph, "explore": command_explore}
+                "trace": command_trace, "graph": command_graph, "explore": command_explore,
+                "bench": command_bench}
     try:
         return handlers[args.command](args)
     except UsageError as error:
@@ -157,6 +163,11 @@ def command_graph(args: argparse.Namespace) -> int:
 def command_explore(args: argparse.Namespace) -> int:
     from .explore import run_explore
     return run_explore(args)
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from .bench.command import run_bench
+    return run_bench(args)
 
 
 def entry_point() -> None:
