@@ -42,6 +42,17 @@ def _command_line(args: argparse.Namespace, mode: str) -> str:
     return " ".join(words)
 
 
+def _busy(before: tuple[float, ...], after: tuple[float, ...]) -> list[str]:
+    """A warning when other work shared the machine (the run itself adds about 1 to the
+    load average). PyTorch's thread pool suffers most: on a busy 2-core machine one step of
+    W4 took 75 ms instead of 0.45 ms."""
+    if before[0] <= 0.5 and after[0] <= 1.5:
+        return []
+    return [f"the machine was busy (load average {before[0]:.1f} before the run, "
+            f"{after[0]:.1f} after it, on {os.cpu_count()} CPUs): other work slows the "
+            f"engines unevenly, threaded ones most; run again on a quiet machine"]
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark described by `args`; print the table and the targets; return 0.
 
@@ -83,6 +94,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 "versions": engines.versions(),
                 "machine": {**engines.machine(), "load_average_before": load_before,
                             "load_average_after": os.getloadavg()},
+                "warnings": _busy(load_before, os.getloadavg()),
                 "settings": settings, "plan": suite.describe_plan(plan),
                 "engines": {key: {"label": engines.ENGINES[key].label,
                                   "note": engines.ENGINES[key].note,
@@ -95,6 +107,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print()
     if no_plot:
         print(no_plot)
+    for warning in metadata["warnings"]:
+        print(f"warning: {warning}")
     print(f"wrote {', '.join(str(p) for p in paths.values())} "
           f"in {metadata['duration_s']:.0f} s")
     return 0
