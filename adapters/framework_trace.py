@@ -71,14 +71,9 @@ def torch_view(case, trace, dtype: str = "float64") -> dict[str, Any]:
     """
     import torch
 
-    from .torch_backend import TorchBackend, make_ops
+    from .torch_backend import TorchBackend, run_case
 
-    torch_dtype = getattr(torch, dtype)
-    leaves = {name: torch.tensor(value, dtype=torch_dtype, requires_grad=True)
-              for name, value in case.inputs.items()}
-    constants = {name: torch.tensor(value, dtype=torch_dtype)
-                 for name, value in case.constants.items()}
-    out = case.fn(make_ops(torch_dtype), **leaves, **constants)
+    out, leaves = run_case(case, dtype)
     variables = {id(t): name for name, t in leaves.items()}
     view = {"version": torch.__version__, "graph": _grad_fn_graph(out, trace.first, variables)}
     view.update(_numbers(TorchBackend(), case, dtype, trace))

@@ -36,11 +36,7 @@ class TorchBackend(Backend):
         import torch
 
         torch_dtype = getattr(torch, dtype)
-        inputs = {name: torch.tensor(value, dtype=torch_dtype, requires_grad=True)
-                  for name, value in case.inputs.items()}
-        constants = {name: torch.tensor(value, dtype=torch_dtype)
-                     for name, value in case.constants.items()}
-        out = case.fn(make_ops(torch_dtype), **inputs, **constants)
+        out, inputs = run_case(case, dtype)
         if not isinstance(out, torch.Tensor):     # a case that returns a plain number
             out = torch.tensor(out, dtype=torch_dtype)
         result = Result(self.name, case.name, dtype, order,
@@ -177,3 +173,16 @@ def make_ops(dtype) -> SimpleNamespace:
                minimum=binary(torch.minimum), where=where, sum=reduce(torch.sum),
                mean=reduce(torch.mean), matmul=matmul, grad=grad)
     return SimpleNamespace(**ops)
+
+
+def run_case(case, dtype: str):
+    """(output, leaves by name): the case evaluated as PyTorch users write it, every input a
+    leaf with requires_grad=True and every constant a plain tensor."""
+    import torch
+
+    torch_dtype = getattr(torch, dtype)
+    leaves = {name: torch.tensor(value, dtype=torch_dtype, requires_grad=True)
+              for name, value in case.inputs.items()}
+    constants = {name: torch.tensor(value, dtype=torch_dtype)
+                 for name, value in case.constants.items()}
+    return case.fn(make_ops(torch_dtype), **leaves, **constants), leaves

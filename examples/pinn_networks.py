@@ -128,25 +128,31 @@ def torch_step(p: dict, pts: dict, lr: float):
 
 
 # -- JAX: functions of functions, jax.grad nested inside jax.value_and_grad ---------------
+def nested_loss(grad, tanh, p: dict, pts: dict):
+    """The loss in a functional framework: derivatives are `grad` of functions, nested three
+    deep (`jax.grad` with `jnp.tanh`, or HIPS `autograd.grad` with `autograd.numpy.tanh`)."""
+    def u(t, x):
+        return mlp(tanh, p, t, x)
+
+    def u_t(t, x):
+        return grad(lambda s: u(s, x).sum())(t)
+
+    def u_x(t, x):
+        return grad(lambda s: u(t, s).sum())(x)
+
+    t, x = pts["t"], pts["x"]
+    u_tt = grad(lambda s: u_t(s, x).sum())(t)
+    u_xx = grad(lambda s: u_x(t, s).sum())(x)
+    return combine(u_tt - C ** 2 * u_xx, u(pts["t0"], pts["x0"]) - pts["u0"],
+                   u_t(pts["t0"], pts["x0"]), u(pts["tb"], pts["xb"]))
+
+
 def jax_loss(p: dict, pts: dict):
-    """The same loss: derivatives are `jax.grad` of functions, nested three deep."""
+    """The same loss with `jax.grad` nested three deep."""
     import jax
     import jax.numpy as jnp
 
-    def u(t, x):
-        return mlp(jnp.tanh, p, t, x)
-
-    def u_t(t, x):
-        return jax.grad(lambda s: u(s, x).sum())(t)
-
-    def u_x(t, x):
-        return jax.grad(lambda s: u(t, s).sum())(x)
-
-    t, x = pts["t"], pts["x"]
-    u_tt = jax.grad(lambda s: u_t(s, x).sum())(t)
-    u_xx = jax.grad(lambda s: u_x(t, s).sum())(x)
-    return combine(u_tt - C ** 2 * u_xx, u(pts["t0"], pts["x0"]) - pts["u0"],
-                   u_t(pts["t0"], pts["x0"]), u(pts["tb"], pts["xb"]))
+    return nested_loss(jax.grad, jnp.tanh, p, pts)
 
 
 def make_jax_step(lr: float, jit: bool = True):

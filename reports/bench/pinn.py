@@ -64,22 +64,7 @@ def autograd_loss(p: dict, pts: dict):
     import autograd
     import autograd.numpy as anp
 
-    nets = networks()
-
-    def u(t, x):
-        return nets.mlp(anp.tanh, p, t, x)
-
-    def u_t(t, x):
-        return autograd.grad(lambda s: u(s, x).sum())(t)
-
-    def u_x(t, x):
-        return autograd.grad(lambda s: u(t, s).sum())(x)
-
-    t, x = pts["t"], pts["x"]
-    u_tt = autograd.grad(lambda s: u_t(s, x).sum())(t)
-    u_xx = autograd.grad(lambda s: u_x(t, s).sum())(x)
-    return nets.combine(u_tt - nets.C ** 2 * u_xx, u(pts["t0"], pts["x0"]) - pts["u0"],
-                        u_t(pts["t0"], pts["x0"]), u(pts["tb"], pts["xb"]))
+    return networks().nested_loss(autograd.grad, anp.tanh, p, pts)
 
 
 def step_autograd(points: int) -> Run:
