@@ -220,6 +220,9 @@ def as_gradient_of(g: Any, like: Tensor) -> Any:
 
 def _accumulate_leaf(leaf: Tensor, g: Any) -> None:
     """`.grad` accumulates across backward calls, as in PyTorch (zero it yourself)."""
+    if type(g) is float and type(leaf.data) is float and leaf.grad is None:
+        leaf.grad = _wrap(g)                # float64 to float64: nothing to cast or copy
+        return
     g = as_gradient_of(g, leaf)
     gradient = g if type(g) is Tensor else _wrap(g)
     leaf.grad = gradient if leaf.grad is None else leaf.grad + gradient

@@ -64,9 +64,10 @@ class Primitive:
         self.examples = examples
 
     def __call__(self, *args, **params):
-        if len(args) == 1 and type(args[0]) is float and self.scalar is not None:
+        if len(args) == 1 and type(args[0]) is float and self.scalar is not None \
+                and not params:
             try:                    # the hot path of a VJP: cos(x) on a Python float
-                return self.scalar(*args, **params)
+                return self.scalar(args[0])
             except _SCALAR_FAILURES:
                 pass
         scalar = self.scalar is not None
@@ -155,9 +156,16 @@ def example(*args, **params) -> tuple[tuple, dict]:
 def apply(prim: Primitive, args: tuple, params: dict) -> Tensor:
     """Run `prim` on tensors (and constants); record a node if any input requires grad."""
     record = False
+    scalar = prim.scalar
     if len(args) == 1:                      # the common unary case, without a list
-        values = (args[0].data,)
+        x = args[0].data
         record = args[0].requires_grad
+        if type(x) is float and scalar is not None and not params:
+            try:                            # the scalar hot path, without compute()
+                return _node(scalar(x), record, prim, args, params)
+            except _SCALAR_FAILURES:
+                pass
+        values = (x,)
     elif len(args) == 2:                    # binary, unrolled for speed
         a, b = args
         if type(a) is Tensor:
@@ -166,6 +174,11 @@ def apply(prim: Primitive, args: tuple, params: dict) -> Tensor:
         if type(b) is Tensor:
             record = record or b.requires_grad
             b = b.data
+        if type(a) is float and type(b) is float and scalar is not None and not params:
+            try:
+                return _node(scalar(a, b), record, prim, args, params)
+            except _SCALAR_FAILURES:
+                pass
         values = (a, b)
     else:
         values = []
@@ -176,7 +189,11 @@ def apply(prim: Primitive, args: tuple, params: dict) -> Tensor:
                     record = True
             else:
                 values.append(arg)
-    data = prim.compute(values, params)
+    return _node(prim.compute(values, params), record, prim, args, params)
+
+
+def _node(data: Any, record: bool, prim: Primitive, args: tuple, params: dict) -> Tensor:
+    """The result tensor: a graph node when recording, else a constant."""
     if record and prim.vjps is not None and _GradMode.enabled:
         return _make(data, True, prim, args, params)
     return _make(data, False, None, (), _NO_PARAMS)

@@ -317,6 +317,10 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
         dtype: None, "float64" or "float32" (numpy types and torch names work too).
         name: a label for traces and pictures.
     """
+    if type(data) is float and dtype is None:      # a scalar: the common case, no checks
+        t = _make(data, bool(requires_grad), None, (), _NO_PARAMS)
+        t.name = name
+        return t
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
