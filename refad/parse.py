@@ -14,30 +14,39 @@ Allowed: numeric literals (read as floats), variable names, named constants (``p
 the variable ``var``.  Everything else is rejected with a :class:`ParseError` naming the column.
 
 Inputs are bounded (length, and bracket depth before Python's parser sees the text; AST depth
-and size after), and constant-only subtrees are folded in IEEE float64 arithmetic (inf/nan,
-never an exception or a big integer), so parsing stays fast whatever the input.
+and size, and the nesting of ``grad`` calls, whose cost grows about threefold per level, after),
+and constant-only subtrees are folded in IEEE float64 arithmetic (inf/nan, never an exception or
+a big integer), so parsing and evaluation stay fast whatever the input.  Literals read as
+Python's ``float()`` reads them: ``1e999`` is inf, an integer literal beyond the float range is
+an error.  Only ASCII is accepted: a look-alike such as Cyrillic 'ѕ' or fullwidth 'ｓ' is named,
+never silently read as 's' (Python would NFKC-normalise some of them into ASCII names).
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
+import io
 import math
 import operator
 import re
+import sys
+import tokenize
+import unicodedata
 import warnings
 from typing import Any, NoReturn
 
 from refad.vocabulary import ALIASES, CONSTANTS, FUNCTIONS
 
-__all__ = ["MAX_AST_DEPTH", "MAX_DEPTH", "MAX_LENGTH", "MAX_NODES", "Expression", "ParseError",
-           "parse"]
+__all__ = ["MAX_AST_DEPTH", "MAX_DEPTH", "MAX_GRAD_DEPTH", "MAX_LENGTH", "MAX_NODES",
+           "Expression", "ParseError", "parse"]
 
 MAX_LENGTH = 10_000  # characters
 MAX_DEPTH = 64  # levels of bracket nesting, checked before Python's parser sees the text
 MAX_AST_DEPTH = 256  # levels of the syntax tree (a sum of n terms is n levels deep)
 MAX_NODES = 5000  # AST expression nodes
 MAX_AXIS = 64  # largest |axis| accepted by sum/mean
+MAX_GRAD_DEPTH = 4  # grad() inside grad(): each level about triples the graph to evaluate
 
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
 _ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -58,9 +67,14 @@ _REJECTED = {
     ast.Is: "operator 'is'", ast.IsNot: "operator 'is not'", ast.In: "operator 'in'",
     ast.NotIn: "operator 'not in'",
 }
+_STATEMENTS = {"functiondef": "function definition", "asyncfunctiondef": "function definition",
+               "classdef": "class definition", "importfrom": "import"}
 _NOT_COUNTED = (ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 _BAD_CHARACTER = re.compile(r"[^\t\n\r\x20-\x7e]")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+# Letters that look like ASCII but that NFKC leaves alone (Cyrillic, Greek, math signs).
+_LOOKALIKES = dict(zip("аеорсухѕіјһԁАВЕКМНОРСТХοαινρυχΑΒΕΗΙΚΜΝΟΡΤΧ−×·∗÷",
+                       "aeopcyxsijhdABEKMHOPCTXoaivpuxABEHIKMNOPTX-***/", strict=True))
 
 
 class ParseError(ValueError):
@@ -107,8 +121,8 @@ def parse(text: str) -> Expression:
         return _parse(text)
     except ParseError:
         raise
-    except (RecursionError, MemoryError):
-        message = f"expression is nested too deeply or too complex (limit {MAX_DEPTH} levels)"
+    except (RecursionError, MemoryError):  # Python's own parser gave up: a chain of thousands
+        message = f"expression is nested too deeply (limit {MAX_AST_DEPTH} levels of operations)"
         raise ParseError(message, text) from None
     except Exception as error:  # noqa: BLE001 -- whatever else escapes becomes a ParseError
         raise ParseError(f"could not parse expression: {str(error)[:200]}", text) from None
@@ -120,10 +134,7 @@ def _parse(text: str) -> Expression:
         raise ParseError(message, text)
     bad = _BAD_CHARACTER.search(text)
     if bad:
-        char, column = bad.group(), bad.start() + 1
-        kind = "non-ASCII character" if ord(char) > 127 else "control character"
-        message = f"{kind} {char!r} (U+{ord(char):04X}) at column {column}; only ASCII is allowed"
-        raise ParseError(message, text, column)
+        raise ParseError(_describe_character(bad.group(), bad.start() + 1), text, bad.start() + 1)
     if not text.strip():
         raise ParseError("empty expression", text)
     depth = 0
@@ -132,7 +143,8 @@ def _parse(text: str) -> Expression:
             depth += 1
             if depth > MAX_DEPTH:
                 message = f"expression is nested too deeply at column {index + 1}"
-                raise ParseError(f"{message} (limit {MAX_DEPTH} levels)", text, index + 1)
+                raise ParseError(f"{message} (limit {MAX_DEPTH} levels of brackets)", text,
+                                 index + 1)
         elif char in ")]}":
             depth = max(depth - 1, 0)
     compiler = _Compiler(text)
@@ -141,6 +153,11 @@ def _parse(text: str) -> Expression:
             warnings.simplefilter("error")
             module = ast.parse(text, mode="exec")
     except SyntaxError as error:
+        if "integer string conversion" in (error.msg or ""):  # more digits than int() reads
+            column = _long_integer(text, compiler.line_starts)
+            where = f" at column {column}" if column else ""
+            message = f"integer literal is too large for a float{where}"
+            raise ParseError(message, text, column) from None
         column = None  # SyntaxError.offset already counts characters, not UTF-8 bytes
         if error.lineno and error.offset and error.lineno <= len(compiler.line_starts):
             column = compiler.line_starts[error.lineno - 1] + error.offset
@@ -151,6 +168,36 @@ def _parse(text: str) -> Expression:
     return Expression(text, variables, tree)
 
 
+def _describe_character(char: str, column: int) -> str:
+    """Why ``char`` is rejected: its code point, its Unicode name, the ASCII it imitates."""
+    kind, allowed = "non-ASCII character", "only ASCII is allowed"
+    if ord(char) < 128:
+        kind, allowed = "control character", "only printable ASCII, tabs and newlines are allowed"
+    name = unicodedata.name(char, "")  # control characters have none
+    lookalike = _LOOKALIKES.get(char) or unicodedata.normalize("NFKC", char)
+    if name and lookalike.isascii() and lookalike != char:
+        name += f", which looks like {lookalike!r}"
+    where = f"at column {column} ({name})" if name else f"at column {column}"
+    return f"{kind} {char!r} (U+{ord(char):04X}) {where}; {allowed}"
+
+
+def _long_integer(text: str, line_starts: list[int]) -> int | None:
+    """Column of the first integer literal longer than ``sys.get_int_max_str_digits()``.
+
+    Python refuses to read such a literal (a guard against slow int() conversion); the text is
+    ASCII here, so the tokenizer's character columns are the text's columns.
+    """
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            digits = token.string.replace("_", "").lstrip("0")
+            if token.type == tokenize.NUMBER and digits.isdigit():
+                if len(digits) > sys.get_int_max_str_digits():
+                    return line_starts[token.start[0] - 1] + token.start[1] + 1
+    except (tokenize.TokenError, SyntaxError):  # unbalanced brackets further on
+        pass
+    return None
+
+
 class _Compiler:
     """Checks an AST against the allow-list and turns it into nested tuples."""
 
@@ -158,6 +205,7 @@ class _Compiler:
         self.text = text
         self.line_starts = [0] + [match.end() for match in _NEWLINE.finditer(text)]
         self.uses: dict[str, tuple[int, int]] = {}  # variable -> first (line, col_offset)
+        self.grad_depth = 0  # grad() calls around the node being compiled
 
     def offset(self, lineno: int, col_offset: int) -> int:
         """0-based character offset in the text of an AST (line, UTF-8 byte column) position."""
@@ -192,8 +240,8 @@ class _Compiler:
             self.fail(f"only one expression is allowed; {found}", self.at(module.body[1]))
         statement = module.body[0]
         if not isinstance(statement, ast.Expr):
-            kind = type(statement).__name__.lower()
-            kind = "assignment" if "assign" in kind else kind.replace("importfrom", "import")
+            kind = type(statement).__name__.lower()  # "functiondef", "augassign", ...
+            kind = "assignment" if "assign" in kind else _STATEMENTS.get(kind, kind)
             self.fail(f"{kind} statement is not allowed (only a single expression)",
                       self.at(statement))
         self.check_size(statement.value)
@@ -208,8 +256,8 @@ class _Compiler:
             if count > MAX_NODES:
                 raise ParseError(f"expression is too large (limit {MAX_NODES} nodes)", self.text)
             if depth > MAX_AST_DEPTH:
-                self.fail(f"expression is nested too deeply (limit {MAX_AST_DEPTH} levels)",
-                          self.at(node))
+                self.fail("expression is nested too deeply", self.at(node),
+                          f" (limit {MAX_AST_DEPTH} levels of operations)")
             for child in ast.iter_child_nodes(node):
                 if not isinstance(child, _NOT_COUNTED):
                     stack.append((child, depth + 1))
@@ -355,7 +403,13 @@ class _Compiler:
         name = variable.id if isinstance(variable, ast.Name) else None
         if name is None or name in CONSTANTS or name in FUNCTIONS or name in ALIASES:
             self.fail("the second argument of grad() must be a variable name", self.at(variable))
-        return ("grad", self.expr(body), self.name(variable)[1])
+        if self.grad_depth >= MAX_GRAD_DEPTH:
+            self.fail("grad() is nested too deeply", self.at(node),
+                      f" (limit {MAX_GRAD_DEPTH} levels: each one about triples the work)")
+        self.grad_depth += 1
+        compiled = self.expr(body)
+        self.grad_depth -= 1
+        return ("grad", compiled, self.name(variable)[1])
 
 
 def _fold(symbol: str, a: float, b: float) -> float:

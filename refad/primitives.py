@@ -258,6 +258,8 @@ def _kept_shape(x_shape, axis):
     """The shape of a reduction over `axis` of an array of `x_shape` with keepdims=True."""
     if axis is None:
         return (1,) * len(x_shape)
+    if not x_shape:                         # a 0-d value reduced over axis 0 or -1 stays 0-d
+        return ()
     axes = axis if isinstance(axis, tuple) else (axis,)
     axes = {a % len(x_shape) for a in axes}
     return tuple(1 if i in axes else n for i, n in enumerate(x_shape))
@@ -281,6 +283,8 @@ def _np_sum(x, axis=None, keepdims=False):
 
 
 def _np_mean(x, axis=None, keepdims=False):
+    if np.ndim(x) == 0 and axis in (0, -1):
+        axis = None                         # as np.sum and PyTorch: a 0-d value is its mean
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
