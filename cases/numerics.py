@@ -1,7 +1,9 @@
 """Floating point at its edges: overflow, underflow, subnormals, cancellation, saturation.
 
 A case's `rtol` is set only where the problem's conditioning costs digits in every float64
-framework alike (its note says how many and why), never to hide a disagreement. Cases
+framework alike (its note says how many and why), never to hide a disagreement. It is a
+float64 setting: float32 rows are judged by the rounding-error model of reports/tolerance.py,
+which finds the same conditioning by itself (and ignores `rtol`). Cases
 tagged `formula-artifact` show a number that every AD framework computes from the formula
 as written and that differs from the exact derivative (an intermediate overflows, or
 0 * inf): the finding is the formula's, not a framework's.
@@ -57,7 +59,8 @@ _ROWS = (
      "(value 0, gradient inf, and the exact 5e154 rounds to inf in float32)", None),
     ("subnormal-float32-sqrt", "sqrt(x)", {"x": 1e-40}, ("subnormal", "float32"),
      f"1e-40 is normal in float64 but subnormal in float32 (rounded to 9.99995e-41, "
-     f"5e-6 relative, within float32 rtol): torch float32 sqrt = 1e-20, gradient 5e19; "
+     f"5e-6 relative, which the float32 tolerance model counts): torch float32 sqrt = "
+     f"1e-20, gradient 5e19; "
      f"{_FLUSH.replace(', in float64 too', '')}: float32 value 0, gradient inf", None),
     # -- cancellation ----------------------------------------------------------------------
     ("log-one-plus-x-cancellation", "log(1 + x)", {"x": 1e-10}, ("cancellation",),

@@ -11,10 +11,18 @@ The reference for each quantity (value, d/dx, d2/dxdy) is, in order of preferenc
 The reference is rounded to each row's dtype before comparing, so a float32 `exp(100)` that
 overflows to inf agrees with a reference that is inf in float32.
 
-A row is `ok` when |result - reference| <= atol + rtol * |reference| at every element (NaN
-equals NaN, +inf equals +inf); `nan-mismatch` when one side is NaN and the other is not;
-`mismatch` otherwise, except at a kink (a case tagged `kink`, where the derivative does not
-exist and frameworks legitimately choose), where it is a `convention`.
+A row is `ok` when |result - reference| <= tol at every element (NaN equals NaN, +inf
+equals +inf); `nan-mismatch` when one side is NaN and the other is not; `mismatch` otherwise,
+except at a kink (a case tagged `kink`, where the derivative does not exist and frameworks
+legitimately choose), where it is a `convention`.
+
+The allowed error `tol`: in float64, atol + rtol * |reference| (`TOLERANCES`, widened by a
+case's `rtol`). In float32, the case's own rounding-error bound (`reports/tolerance.py`:
+derived from float32's epsilon and the case's conditioning, per quantity and element) times
+a calibrated safety factor, plus 2 ULPs; the row's `bound` column holds the bound, its `tol`
+the allowance, and its `rtol`/`atol` re-express that allowance at the reported element
+(rtol = tol / |reference|, atol = 0; at a zero reference rtol = 0, atol = tol). Where the
+model cannot be evaluated a float32 row falls back to the flat rtol/atol, and says so.
 """
 
 from __future__ import annotations
@@ -26,12 +34,15 @@ from typing import Any
 
 import numpy as np
 
+from . import tolerance as model
+
 # Tolerances per dtype. float64: a few hundred ULPs of slack for different libm's and
-# formula orders, far below any real bug. float32: ~800 ULPs (eps32 = 1.2e-7) relative to the
-# float64-exact reference, since float32 rounding compounds through a chain.
-TOLERANCES: dict[str, dict[str, float]] = {
+# formula orders, far below any real bug. float32 is judged by the rounding-error model of
+# `reports/tolerance.py`; its flat rtol/atol (~800 ULPs) are the fallback where the model
+# cannot be evaluated.
+TOLERANCES: dict[str, dict[str, Any]] = {
     "float64": {"rtol": 1e-10, "atol": 1e-12},
-    "float32": {"rtol": 1e-4, "atol": 1e-6},
+    "float32": {"rtol": 1e-4, "atol": 1e-6, **model.describe()},
 }
 # A finite-difference estimate is itself only good to ~eps^(2/3) (central differences).
 # Second differences are worse (eps^(1/2) relative to |f|): atol 1e-6 covers both.
@@ -43,7 +54,7 @@ ORACLE_PREFERENCE = (("sympy", "exact"), ("numeric", "mpmath"))
 STATUSES = ("ok", "mismatch", "nan-mismatch", "convention", "error", "unsupported")
 COLUMNS = ("case", "family", "backend", "dtype", "order", "quantity", "index", "result",
            "reference", "reference_source", "abs_err", "rel_err", "ulp", "status", "known",
-           "mode", "seconds", "rtol", "atol", "detail")
+           "mode", "seconds", "rtol", "atol", "detail", "tol", "bound")
 DISAGREEMENT = ("mismatch", "nan-mismatch", "error")
 
 
@@ -111,6 +122,7 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
     results = list(results)
     reference = reference or choose_reference(results)
     kink = kink or detected_kink(results)
+    bounds = _float32_bounds(case, results)
     rows = []
     for result in results:
         base = {"case": case.name, "family": case.family, "backend": result.backend,
@@ -124,9 +136,23 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
             row = dict(base, quantity=quantity, **tolerance)
             ref = reference.values.get(quantity)
             row["reference_source"] = reference.sources.get(quantity, "none")
-            row.update(compare_values(value, ref, result.dtype, tolerance))
+            bound, why_not = None, ""
+            if result.dtype == "float32" and bounds is not None:
+                bound = bounds.values.get(quantity)
+                why_not = "" if bound is not None else bounds.why_not(quantity)
+            row.update(compare_values(value, ref, result.dtype, tolerance, bound=bound))
+            if why_not and not row["detail"]:
+                row["detail"] = f"flat float32 tolerance: {why_not}"
             rows.append(classify(case, row, kink))
     return rows
+
+
+def _float32_bounds(case: Any, results: list[Any]) -> model.Bounds | None:
+    """The rounding-error bounds of the case's quantities, if any float32 row needs them."""
+    orders = [r.order for r in results if r.dtype == "float32" and r.status == "ok"]
+    if not orders:
+        return None
+    return model.bounds_for(case, max(orders))
 
 
 def classify(case: Any, row: dict, kink: str = "") -> dict:
@@ -163,8 +189,12 @@ def is_disagreement(row: dict) -> bool:
 
 
 def tolerance_for(case: Any, result: Any) -> dict[str, float]:
-    """The tolerance of a row: per dtype, widened for finite differences or by the case."""
-    tolerance = dict(TOLERANCES[result.dtype])
+    """The flat tolerance of a row: per dtype, widened for finite differences or by the case.
+
+    A float32 row judged by the rounding-error model replaces it (and ignores the case's
+    `rtol`, which the model's conditioning makes unnecessary).
+    """
+    tolerance = {key: TOLERANCES[result.dtype][key] for key in ("rtol", "atol")}
     if result.mode == "finite-difference":
         tolerance = {k: max(tolerance[k], v) for k, v in FINITE_DIFFERENCE_TOLERANCE.items()}
     if getattr(case, "rtol", None):
@@ -175,33 +205,45 @@ def tolerance_for(case: Any, result: Any) -> dict[str, float]:
 def _empty_row(base: dict, tolerance: dict, status: str, detail: str) -> dict:
     row = dict(base, quantity="", index="", result=np.nan, reference=np.nan,
                reference_source="", abs_err=np.nan, rel_err=np.nan, ulp=np.nan,
-               status=status, known="", detail=detail)
+               status=status, known="", detail=detail, tol=np.nan, bound=np.nan)
     row.update(tolerance)
     return row
 
 
-def compare_values(value: Any, reference: Any, dtype: str,
-                   tolerance: dict[str, float]) -> dict[str, Any]:
+def compare_values(value: Any, reference: Any, dtype: str, tolerance: dict[str, float],
+                   bound: Any = None) -> dict[str, Any]:
     """Compare one quantity elementwise; report the worst element.
 
-    Returns the row fields: index, result, reference, abs_err, rel_err, ulp, status, detail.
+    Args:
+        tolerance: the flat rule, {"rtol", "atol"}.
+        bound: the rounding-error bound per element (`reports/tolerance.py`), which replaces
+            the flat rule when given and shaped like the reference.
+
+    Returns the row fields: index, result, reference, abs_err, rel_err, ulp, status, detail,
+    tol and bound (and, under the model, rtol and atol re-expressing tol).
     """
     result = np.asarray(value, dtype=np.float64)
+    missing = {"abs_err": np.nan, "rel_err": np.nan, "ulp": np.nan, "tol": np.nan,
+               "bound": np.nan}
     if reference is None:
-        return {"index": "", "result": _scalar(result), "reference": np.nan,
-                "abs_err": np.nan, "rel_err": np.nan, "ulp": np.nan, "status": "ok",
-                "detail": "no reference"}
+        return {"index": "", "result": _scalar(result), "reference": np.nan, **missing,
+                "status": "ok", "detail": "no reference"}
     ref = np.asarray(reference, dtype=np.float64)
     if ref.shape != result.shape:
-        return {"index": "", "result": _scalar(result), "reference": _scalar(ref),
-                "abs_err": np.nan, "rel_err": np.nan, "ulp": np.nan, "status": "mismatch",
+        return {"index": "", "result": _scalar(result), "reference": _scalar(ref), **missing,
+                "status": "mismatch",
                 "detail": f"shape {result.shape} but the reference has shape {ref.shape}"}
+    if bound is not None and np.shape(bound) != ref.shape:
+        bound = None                        # cannot happen for catalogue cases; be safe
     with np.errstate(all="ignore"):
         ref = ref.astype(dtype).astype(np.float64)      # the reference in the row's dtype
         same = (result == ref) | (np.isnan(result) & np.isnan(ref))
         abs_err = np.where(same, 0.0, np.abs(result - ref))
         rel_err = np.where(same, 0.0, abs_err / np.abs(ref))
-        allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
+        if bound is None:
+            allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
+        else:
+            allowed = model.allowed_error(bound, ref)
         nan_mismatch = np.isnan(result) != np.isnan(ref)
         # inf vs -inf: the error is inf, and so is the allowance inf * rtol: not close.
         close = same | (np.isfinite(abs_err) & (abs_err <= allowed))
@@ -215,11 +257,15 @@ def compare_values(value: Any, reference: Any, dtype: str,
         status = "ok"
     else:
         status = "mismatch"
-    return {"index": _index_text(worst, result.ndim), "result": float(result[worst]),
-            "reference": float(ref[worst]), "abs_err": float(np.max(abs_err)),
-            "rel_err": float(np.max(rel_err)) if not np.isnan(rel_err).all() else np.nan,
-            "ulp": ulp_distance(result[worst], ref[worst], dtype), "status": status,
-            "detail": ""}
+    fields = {"index": _index_text(worst, result.ndim), "result": float(result[worst]),
+              "reference": float(ref[worst]), "abs_err": float(np.max(abs_err)),
+              "rel_err": float(np.max(rel_err)) if not np.isnan(rel_err).all() else np.nan,
+              "ulp": ulp_distance(result[worst], ref[worst], dtype), "status": status,
+              "detail": "", "tol": float(allowed[worst]), "bound": np.nan}
+    if bound is not None:
+        fields.update(model.as_rtol_atol(float(np.asarray(bound)[worst]), fields["tol"],
+                                         fields["reference"]))
+    return fields
 
 
 def _scalar(array: np.ndarray) -> float:

@@ -1,0 +1,299 @@
+"""How far a float32 result may lie from the exact answer: a bound from rounding-error analysis.
+
+A float32 computation rounds its inputs and every operation's result. Write the rounded value
+of node n as v_n (1 + delta_n) with |delta_n| <= c_n u, where u = 2^-24 is float32's unit
+roundoff (half its machine epsilon) and c_n is the operation's cost in units of u (`COSTS`).
+To first order the error of a quantity q is sum_n (dq/dv_n) v_n delta_n, so
+
+    |error of q| <= sum over the nodes n of q's graph of  c_n u |dq/dv_n| |v_n|
+
+The adjoints dq/dv_n are what reverse mode computes: one backward pass from q, keeping the
+adjoint of *every* node instead of the inputs' only (this is the analysis Linnainmaa's 1970
+thesis, where reverse mode was born, was written for). The bound is therefore the case's
+conditioning, measured automatically: tan near its pole has a huge dq/dx, 1 - cos(x) at small
+x a huge |v_n| relative to q, and the bound grows with them. Details of the model:
+
+- an input x is rounded to float32 once: it contributes |dq/dx| |x - float32(x)| (zero when x
+  is a float32 number, such as 0.5 or 4);
+- `COSTS`: data movement (reshape, where, abs, ...) is exact (0); + - * / sqrt are correctly
+  rounded (1 u); libm functions (sin, exp, tanh, pow, ...) are allowed 2 ULPs (4 u);
+- a reduction of n terms (sum, mean, matmul) is allowed (n - 1) u times the sum of the
+  |terms| (recursive summation's worst case; pairwise summation, which numpy and the
+  frameworks use, does better), never a multiple of the result, which may have cancelled;
+- each operation may also underflow: an absolute error of |dq/dv_n| times float32's smallest
+  normal number (1.2e-38), enough for a flush to zero;
+- a gradient dq/dx is itself a graph (refad records its backward pass with create_graph),
+  and so is a Hessian entry (the second backward pass): the same walk bounds them, forward
+  nodes included, since the backward pass reads their values.
+
+The graph walked is refad's, evaluated in float64 at the case's inputs; torch and jax use
+other formulas for some operations, which first-order analysis cannot see, hence a safety
+factor calibrated on the catalogue. A float32 row is `ok` when at every element
+
+    |result - reference| <= SAFETY * bound + FLOOR_ULPS ULPs of the reference in float32
+
+(the ULP floor covers the rounding of the reference to float32). Worked example, the seed
+x*y + sin(x) at x = 0.5, y = 4 (float32 numbers both, so the inputs cost nothing): the value's
+bound is u (|x*y| + 4 |sin x| + |x*y + sin x|) = u (2 + 1.918 + 2.479) = 3.8e-7, allowed
+2 * 3.8e-7 + 2 ULPs = 1.24e-6 (5.2 ULPs of 2.479); the gradient d/dx = 1*y + 1*cos(x) walks
+cos (4u * 0.878), the two products of the VJPs (u * 4, u * 0.878) and their sum (u * 4.878):
+bound u * 13.3 = 7.9e-7, allowed 2.5e-6 (5.3 ULPs of 4.878). torch's float32 value and
+gradient are 0 ULPs from the exact answers rounded to float32. Where the model cannot be
+evaluated (refad fails on the case, a bound is not finite: a singular point, an overflow, or
+the quantity has more than `MAX_ELEMENTS` elements, each costing a backward pass) the row
+falls back to the flat float32 rule, rtol 1e-4 and atol 1e-6, and its detail says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+U32 = 2.0 ** -24                            # float32's unit roundoff: eps32 / 2
+TINY32 = float(np.finfo(np.float32).tiny)   # smallest normal float32, the underflow error
+# Calibrated on the catalogue (refad, torch and jax in float32, README "How float32 is
+# judged"): the largest error/bound ratio measured is 1.0, where the input's rounding, which
+# the model computes exactly, dominates; every other case stays below 0.86; the median of
+# the errors that are not 0 is 0.1. Twice the largest leaves correct code a margin of 2
+# and still catches an error of 10 ULPs on the seed's gradient (2 + 0.54030 for 2 + cos(1)).
+SAFETY = 2.0
+FLOOR_ULPS = 2.0
+
+_EXACT = ("neg", "abs", "sign", "relu", "maximum", "minimum", "where", "reshape",
+          "broadcast_to", "transpose", "getitem", "identity", "astype")
+_BASIC = ("add", "sub", "mul", "div", "square", "sqrt", "scatter")
+_LIBM = ("sin", "cos", "tan", "tanh", "exp", "log", "log1p", "expm1", "sigmoid", "atan2", "pow")
+# The relative rounding error of each primitive's result, in units of u.
+COSTS: dict[str, float] = {**{name: 0.0 for name in _EXACT}, **{name: 1.0 for name in _BASIC},
+                           **{name: 4.0 for name in _LIBM}}
+REDUCTIONS = ("sum", "mean", "matmul")
+# One backward pass per element: a quantity with more elements (a big parameter vector's
+# gradient, its Hessian blocks) falls back to the flat rule rather than cost minutes.
+MAX_ELEMENTS = 1024
+
+
+@dataclass
+class Bounds:
+    """The first-order error bound of each quantity of a case (or why there is none)."""
+
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    reason: str = ""                        # why the whole case has no bounds
+    reasons: dict[str, str] = field(default_factory=dict)     # why one quantity has none
+
+    def why_not(self, quantity: str) -> str:
+        """Why `quantity` has no bound (the detail of a row judged by the flat rule)."""
+        return self.reason or self.reasons.get(quantity, "no bound for this quantity")
+
+
+def describe() -> dict[str, Any]:
+    """The model in a few fields, for the report's metadata."""
+    return {"model": "first-order rounding-error bound by reverse mode over refad's float64 "
+                     "graph: sum over nodes of cost * u * |dq/dv| * |v| (reductions: "
+                     "(n-1) u * sum|terms|; inputs: |dq/dx| * |x - float32(x)|); allowed = "
+                     "safety * bound + floor_ulps ULPs of the reference; flat rtol/atol "
+                     "where the model cannot be evaluated",
+            "unit_roundoff": U32, "safety": SAFETY, "floor_ulps": FLOOR_ULPS,
+            "max_elements": MAX_ELEMENTS,
+            "costs_in_u": {"exact": list(_EXACT), "1": list(_BASIC), "4": list(_LIBM),
+                           "reductions": list(REDUCTIONS)}}
+
+
+def allowed_error(bound: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The absolute error allowed per element: SAFETY * bound + FLOOR_ULPS float32 ULPs."""
+    with np.errstate(all="ignore"):
+        reference32 = np.abs(np.asarray(reference, dtype=np.float64)).astype(np.float32)
+        ulp = np.spacing(reference32).astype(np.float64)
+        ulp = np.where(np.isfinite(ulp), ulp, 0.0)      # an infinite reference: no ULP
+    return SAFETY * np.asarray(bound, dtype=np.float64) + FLOOR_ULPS * ulp
+
+
+_CACHE: dict[tuple[int, int], tuple[Any, Bounds]] = {}
+_CACHE_SIZE = 64
+
+
+def bounds_for(case: Any, order: int) -> Bounds:
+    """`case_bounds(case, order)`, kept for the last cases seen, so that comparing a case
+    again (assert_parity, the explorer, a second compare() call) costs nothing."""
+    key = (id(case), order)
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] is case:
+        return cached[1]
+    bounds = case_bounds(case, order)
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (case, bounds)
+    return bounds
+
+
+def case_bounds(case: Any, order: int) -> Bounds:
+    """The bound of every quantity of `case` (value, d/dx, d2/dxdy) up to `order`.
+
+    Runs the case through refad in float64 as its backend does, but records every backward
+    pass (create_graph) so that gradients and Hessian entries are graphs to walk too.
+    """
+    import refad
+    from adapters.base import hessian_pairs
+    try:
+        with np.errstate(all="ignore"):
+            inputs = {name: refad.tensor(value, requires_grad=True, name=name)
+                      for name, value in case.inputs.items()}
+            # Constants require grad here (never in the backends) so that their rounding
+            # to float32 is counted like an input's.
+            constants = {name: refad.tensor(value, requires_grad=True)
+                         for name, value in case.constants.items()}
+            out = refad.as_tensor(case.fn(refad, **inputs, **constants))
+            bounds = Bounds({"value": element_bounds(out)})
+            if order < 1:
+                return _checked(bounds)
+            names = case.differentiated
+            wrt = [inputs[name] for name in names]
+            grads = [None] * len(wrt)
+            if out.requires_grad:
+                grads = list(refad.autograd.grad(out, wrt, create_graph=True,
+                                                 allow_unused=True))
+            for name, g, x in zip(names, grads, wrt, strict=True):
+                if _affordable(bounds, f"d/d{name}", x.size):
+                    bounds.values[f"d/d{name}"] = element_bounds(g, x.shape)
+            if order >= 2:
+                position = {name: i for i, name in enumerate(names)}
+                for a, b in hessian_pairs(names):
+                    x_a, x_b = wrt[position[a]], wrt[position[b]]
+                    if _affordable(bounds, f"d2/d{a}d{b}", x_a.size * x_b.size):
+                        bounds.values[f"d2/d{a}d{b}"] = _hessian_bounds(grads[position[a]],
+                                                                         x_a, x_b)
+    except Exception as error:  # noqa: BLE001 -- the row falls back to the flat rule
+        return Bounds(reason=f"refad could not evaluate the case ({type(error).__name__}: "
+                             f"{error})")
+    return _checked(bounds)
+
+
+def _affordable(bounds: Bounds, quantity: str, elements: int) -> bool:
+    """Whether `quantity` is small enough for one backward pass per element (else say so)."""
+    if elements <= MAX_ELEMENTS:
+        return True
+    bounds.reasons[quantity] = (f"{elements} elements, more than the model's {MAX_ELEMENTS} "
+                                f"backward passes")
+    return False
+
+
+def _checked(bounds: Bounds) -> Bounds:
+    """A bound that is not finite cannot judge anything: drop it and say why (the
+    quantity falls back to the flat rule; the others keep theirs)."""
+    for quantity, value in list(bounds.values.items()):
+        if not np.isfinite(value).all():
+            del bounds.values[quantity]
+            bounds.reasons[quantity] = "its first-order bound is not finite"
+    return bounds
+
+
+def _hessian_bounds(g: Any, x_a: Any, x_b: Any) -> np.ndarray:
+    """Bounds of d g / d x_b, element by element: one second backward pass per row."""
+    import refad
+    shape = x_a.shape if g is None else g.shape
+    rows = []
+    for k in range(int(np.prod(shape))):
+        if g is None or not g.requires_grad:
+            rows.append(np.zeros(x_b.shape))
+            continue
+        weight = np.zeros(int(np.prod(shape)))
+        weight[k] = 1.0
+        (row,) = refad.autograd.grad(g, [x_b], grad_outputs=weight.reshape(shape),
+                                     create_graph=True, allow_unused=True)
+        rows.append(element_bounds(row, x_b.shape))
+    return np.reshape(rows, shape + x_b.shape)
+
+
+def element_bounds(q: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """The first-order bound of each element of the tensor `q` (zeros for a constant)."""
+    from refad.backward import topological_order
+    from refad.tensor import Tensor
+    if q is None or type(q) is not Tensor or not q.requires_grad:
+        return np.zeros(shape if q is None or type(q) is not Tensor else q.shape)
+    order = topological_order([q])          # the same graph for every element
+    bounds = np.zeros(q.shape)
+    for k in range(bounds.size):
+        if q.shape == ():
+            seed: Any = 1.0 if type(q.data) is float else np.ones((), dtype=q.data.dtype)
+        else:
+            seed = np.zeros(q.shape)
+            seed.flat[k] = 1.0
+        bounds.flat[k] = first_order_bound(q, seed, order)
+    return bounds
+
+
+def first_order_bound(q: Any, seed: Any, order: list | None = None) -> float:
+    """sum_n cost_n u |d(seed . q)/dv_n| |v_n| over every node of q's graph (module doc).
+
+    `order`: q's graph in topological order, when the caller has it already.
+    """
+    from refad.backward import run_backward, topological_order
+    order = topological_order([q]) if order is None else order
+    adjoints = run_backward([q], [seed], targets={id(node) for node in order})
+    total = 0.0
+    for node in order:
+        adjoint = adjoints.get(id(node))
+        if adjoint is not None:
+            total += node_error(node, np.abs(np.asarray(adjoint, dtype=np.float64)))
+    return total
+
+
+def node_error(node: Any, adjoint: np.ndarray) -> float:
+    """The error node `node` can add to q, given |dq/d node| (`adjoint`)."""
+    value = np.asarray(node.data, dtype=np.float64)
+    if node.prim is None:                   # an input, rounded once to float32
+        rounded = value.astype(np.float32).astype(np.float64)
+        return _weighted(adjoint, np.abs(value - rounded))
+    name = node.prim.name
+    underflow = float(np.sum(adjoint)) * TINY32
+    if name in REDUCTIONS:
+        return _weighted(adjoint, _reduction_error(node)) + underflow
+    cost = COSTS.get(name)
+    if cost is None:                        # a primitive this table does not know
+        cost = COSTS["exp"]
+    if cost == 0.0:
+        return 0.0
+    # cost * u first: |v| may be near float64's maximum (exp(709)), where 4 |v| overflows.
+    return _weighted(adjoint, np.abs(value)) * (cost * U32) + underflow
+
+
+def _weighted(adjoint: np.ndarray, error: np.ndarray) -> float:
+    """sum |dq/dv| * error over the elements that can move q: an element with a zero adjoint
+    (the branch `where` did not pick) or no error (an exact input) adds nothing, even where
+    the other factor is NaN (the where-NaN trap's adjoint) or inf."""
+    with np.errstate(all="ignore"):
+        return float(np.sum(np.where((adjoint == 0) | (error == 0), 0.0, adjoint * error)))
+
+
+def _reduction_error(node: Any) -> np.ndarray:
+    """Per output element: (n - 1) u sum|terms| for a sum of n terms (+ u |mean| for mean)."""
+    values = [_data(arg) for arg in node.inputs]
+    if node.prim.name == "matmul":
+        x, y = values
+        n = x.shape[-1] if x.ndim else 1
+        # n products each rounded (u) and n - 1 additions: at most n u sum_k |x_ik y_kj|.
+        return n * U32 * np.abs(np.matmul(np.abs(x), np.abs(y)))
+    params = dict(node.params)
+    terms = np.sum(np.abs(values[0]), axis=params.get("axis"),
+                   keepdims=params.get("keepdims", False))
+    n = max(values[0].size // max(np.size(node.data), 1), 1)
+    error = (n - 1) * U32 * terms
+    if node.prim.name == "mean":
+        error = error / n + U32 * np.abs(np.asarray(node.data, dtype=np.float64))
+    return error
+
+
+def _data(value: Any) -> np.ndarray:
+    from refad.tensor import Tensor
+    data = value.data if type(value) is Tensor else value
+    return np.asarray(data, dtype=np.float64)
+
+
+def as_rtol_atol(bound: float, tol: float, reference: float) -> dict[str, float]:
+    """A row's fields for the model: its bound, and the allowance `tol` as rtol/atol (relative
+    where the reference is not 0), so that |error| <= atol + rtol |reference| still reads true."""
+    if math.isfinite(reference) and reference != 0:
+        return {"bound": bound, "rtol": tol / abs(reference), "atol": 0.0}
+    return {"bound": bound, "rtol": 0.0, "atol": tol}
