@@ -164,7 +164,11 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
                 try:
                     if params:
                         contribution = vjp(g, out, *values, **params)
-                    else:                       # skipping an empty **{} is measurably faster
+                    elif len(values) == 1:      # positional calls, no * or empty **{}:
+                        contribution = vjp(g, out, values[0])   # measurably faster
+                    elif len(values) == 2:
+                        contribution = vjp(g, out, values[0], values[1])
+                    else:
                         contribution = vjp(g, out, *values)
                 except ArithmeticError:
                     contribution = _numpy_retry(vjp, g, out, values, params)
