@@ -17,7 +17,9 @@ except at a kink (a case tagged `kink`, where the derivative does not exist and 
 legitimately choose), where it is a `convention`.
 
 The allowed error `tol`: in float64, atol + rtol * |reference| (`TOLERANCES`, widened by a
-case's `rtol`). In float32, the case's own rounding-error bound (`reports/tolerance.py`:
+case's `rtol`), or the same rounding-error model with float64's unit roundoff where that is
+larger (only where terms cancel: a second derivative of 1e4-sized terms summing to 0). In
+float32, the case's own rounding-error bound (`reports/tolerance.py`:
 derived from float32's epsilon and the case's conditioning, per quantity and element) times
 a calibrated safety factor, plus 2 ULPs; the row's `bound` column holds the bound, its `tol`
 the allowance, and its `rtol`/`atol` re-express that allowance at the reported element
@@ -122,7 +124,7 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
     results = list(results)
     reference = reference or choose_reference(results)
     kink = kink or detected_kink(results)
-    bounds = _float32_bounds(case, results)
+    bounds = _bounds(case, results)
     rows = []
     for result in results:
         base = {"case": case.name, "family": case.family, "backend": result.backend,
@@ -137,9 +139,10 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
             ref = reference.values.get(quantity)
             row["reference_source"] = reference.sources.get(quantity, "none")
             bound, why_not = None, ""
-            if result.dtype == "float32" and bounds is not None:
-                bound = bounds.values.get(quantity)
-                why_not = "" if bound is not None else bounds.why_not(quantity)
+            if bounds is not None:
+                bound = bounds.get(quantity, result.dtype)
+                if bound is None and result.dtype == "float32":
+                    why_not = bounds.why_not(quantity)
             row.update(compare_values(value, ref, result.dtype, tolerance, bound=bound))
             if why_not and not row["detail"]:
                 row["detail"] = f"flat float32 tolerance: {why_not}"
@@ -147,9 +150,9 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
     return rows
 
 
-def _float32_bounds(case: Any, results: list[Any]) -> model.Bounds | None:
-    """The rounding-error bounds of the case's quantities, if any float32 row needs them."""
-    orders = [r.order for r in results if r.dtype == "float32" and r.status == "ok"]
+def _bounds(case: Any, results: list[Any]) -> model.Bounds | None:
+    """The rounding-error bounds of the case's quantities, if a framework row needs them."""
+    orders = [r.order for r in results if r.backend in FRAMEWORKS and r.status == "ok"]
     if not orders:
         return None
     return model.bounds_for(case, max(orders))
@@ -216,8 +219,9 @@ def compare_values(value: Any, reference: Any, dtype: str, tolerance: dict[str, 
 
     Args:
         tolerance: the flat rule, {"rtol", "atol"}.
-        bound: the rounding-error bound per element (`reports/tolerance.py`), which replaces
-            the flat rule when given and shaped like the reference.
+        bound: the rounding-error bound per element (`reports/tolerance.py`), shaped like
+            the reference: in float32 it replaces the flat rule; in float64 it widens the
+            flat rule where rounding alone can exceed it (terms cancelling to 0).
 
     Returns the row fields: index, result, reference, abs_err, rel_err, ulp, status, detail,
     tol and bound (and, under the model, rtol and atol re-expressing tol).
@@ -240,10 +244,11 @@ def compare_values(value: Any, reference: Any, dtype: str, tolerance: dict[str, 
         same = (result == ref) | (np.isnan(result) & np.isnan(ref))
         abs_err = np.where(same, 0.0, np.abs(result - ref))
         rel_err = np.where(same, 0.0, abs_err / np.abs(ref))
-        if bound is None:
-            allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
-        else:
-            allowed = model.allowed_error(bound, ref)
+        allowed = tolerance["atol"] + tolerance["rtol"] * np.abs(ref)
+        if bound is not None and dtype == "float32":
+            allowed = model.allowed_error(bound, ref, dtype)
+        elif bound is not None:
+            allowed = np.maximum(allowed, model.allowed_error(bound, ref, dtype))
         nan_mismatch = np.isnan(result) != np.isnan(ref)
         # inf vs -inf: the error is inf, and so is the allowance inf * rtol: not close.
         close = same | (np.isfinite(abs_err) & (abs_err <= allowed))
@@ -263,8 +268,11 @@ def compare_values(value: Any, reference: Any, dtype: str, tolerance: dict[str, 
               "ulp": ulp_distance(result[worst], ref[worst], dtype), "status": status,
               "detail": "", "tol": float(allowed[worst]), "bound": np.nan}
     if bound is not None:
-        fields.update(model.as_rtol_atol(float(np.asarray(bound)[worst]), fields["tol"],
-                                         fields["reference"]))
+        fields["bound"] = float(np.asarray(bound)[worst])
+        flat = tolerance["atol"] + tolerance["rtol"] * abs(fields["reference"])
+        if dtype == "float32" or fields["tol"] > flat:      # the model decided this row
+            fields.update(model.as_rtol_atol(fields["bound"], fields["tol"],
+                                             fields["reference"]))
     return fields
 
 

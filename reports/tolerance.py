@@ -54,6 +54,12 @@ import numpy as np
 
 U32 = 2.0 ** -24                            # float32's unit roundoff: eps32 / 2
 TINY32 = float(np.finfo(np.float32).tiny)   # smallest normal float32, the underflow error
+# The same analysis for float64 (inputs are exact there): it widens a float64 row only where
+# rounding alone can exceed the flat rtol/atol, such as terms of 1e4 cancelling to an exact 0
+# (found by `refad fuzz`: a second derivative 7e-12 from a reference of exactly 0).
+U64 = 2.0 ** -53
+TINY64 = float(np.finfo(np.float64).tiny)
+UNITS = {"float32": (U32, TINY32), "float64": (U64, TINY64)}
 # Calibrated on the catalogue (refad, torch and jax in float32, README "How float32 is
 # judged"): the largest error/bound ratio measured is 1.0, where the input's rounding, which
 # the model computes exactly, dominates; every other case stays below 0.86; the median of
@@ -79,13 +85,21 @@ MAX_ELEMENTS = 1024
 class Bounds:
     """The first-order error bound of each quantity of a case (or why there is none)."""
 
-    values: dict[str, np.ndarray] = field(default_factory=dict)
+    values: dict[str, np.ndarray] = field(default_factory=dict)       # float32
+    values64: dict[str, np.ndarray] = field(default_factory=dict)     # float64
     reason: str = ""                        # why the whole case has no bounds
     reasons: dict[str, str] = field(default_factory=dict)     # why one quantity has none
 
     def why_not(self, quantity: str) -> str:
         """Why `quantity` has no bound (the detail of a row judged by the flat rule)."""
         return self.reason or self.reasons.get(quantity, "no bound for this quantity")
+
+    def get(self, quantity: str, dtype: str) -> np.ndarray | None:
+        """The bound of `quantity` in `dtype`, or None."""
+        return (self.values if dtype == "float32" else self.values64).get(quantity)
+
+    def put(self, quantity: str, pair: tuple[np.ndarray, np.ndarray]) -> None:
+        self.values[quantity], self.values64[quantity] = pair
 
 
 def describe() -> dict[str, Any]:
@@ -101,11 +115,12 @@ def describe() -> dict[str, Any]:
                            "reductions": list(REDUCTIONS)}}
 
 
-def allowed_error(bound: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """The absolute error allowed per element: SAFETY * bound + FLOOR_ULPS float32 ULPs."""
+def allowed_error(bound: np.ndarray, reference: np.ndarray,
+                  dtype: str = "float32") -> np.ndarray:
+    """The absolute error allowed per element: SAFETY * bound + FLOOR_ULPS ULPs of `dtype`."""
     with np.errstate(all="ignore"):
-        reference32 = np.abs(np.asarray(reference, dtype=np.float64)).astype(np.float32)
-        ulp = np.spacing(reference32).astype(np.float64)
+        rounded = np.abs(np.asarray(reference, dtype=np.float64)).astype(dtype)
+        ulp = np.spacing(rounded).astype(np.float64)
         ulp = np.where(np.isfinite(ulp), ulp, 0.0)      # an infinite reference: no ULP
     return SAFETY * np.asarray(bound, dtype=np.float64) + FLOOR_ULPS * ulp
 
@@ -145,7 +160,8 @@ def case_bounds(case: Any, order: int) -> Bounds:
             constants = {name: refad.tensor(value, requires_grad=True)
                          for name, value in case.constants.items()}
             out = refad.as_tensor(case.fn(refad, **inputs, **constants))
-            bounds = Bounds({"value": element_bounds(out)})
+            bounds = Bounds()
+            bounds.put("value", element_bounds(out))
             if order < 1:
                 return _checked(bounds)
             names = case.differentiated
@@ -156,14 +172,14 @@ def case_bounds(case: Any, order: int) -> Bounds:
                                                  allow_unused=True))
             for name, g, x in zip(names, grads, wrt, strict=True):
                 if _affordable(bounds, f"d/d{name}", x.size):
-                    bounds.values[f"d/d{name}"] = element_bounds(g, x.shape)
+                    bounds.put(f"d/d{name}", element_bounds(g, x.shape))
             if order >= 2:
                 position = {name: i for i, name in enumerate(names)}
                 for a, b in hessian_pairs(names):
                     x_a, x_b = wrt[position[a]], wrt[position[b]]
                     if _affordable(bounds, f"d2/d{a}d{b}", x_a.size * x_b.size):
-                        bounds.values[f"d2/d{a}d{b}"] = _hessian_bounds(grads[position[a]],
-                                                                         x_a, x_b)
+                        bounds.put(f"d2/d{a}d{b}", _hessian_bounds(grads[position[a]],
+                                                                   x_a, x_b))
     except Exception as error:  # noqa: BLE001 -- the row falls back to the flat rule
         return Bounds(reason=f"refad could not evaluate the case ({type(error).__name__}: "
                              f"{error})")
@@ -182,81 +198,95 @@ def _affordable(bounds: Bounds, quantity: str, elements: int) -> bool:
 def _checked(bounds: Bounds) -> Bounds:
     """A bound that is not finite cannot judge anything: drop it and say why (the
     quantity falls back to the flat rule; the others keep theirs)."""
-    for quantity, value in list(bounds.values.items()):
-        if not np.isfinite(value).all():
-            del bounds.values[quantity]
-            bounds.reasons[quantity] = "its first-order bound is not finite"
+    for values in (bounds.values, bounds.values64):
+        for quantity, value in list(values.items()):
+            if not np.isfinite(value).all():
+                del values[quantity]
+                bounds.reasons[quantity] = "its first-order bound is not finite"
     return bounds
 
 
-def _hessian_bounds(g: Any, x_a: Any, x_b: Any) -> np.ndarray:
+def _hessian_bounds(g: Any, x_a: Any, x_b: Any) -> tuple[np.ndarray, np.ndarray]:
     """Bounds of d g / d x_b, element by element: one second backward pass per row."""
     import refad
     shape = x_a.shape if g is None else g.shape
-    rows = []
+    rows32, rows64 = [], []
     for k in range(int(np.prod(shape))):
         if g is None or not g.requires_grad:
-            rows.append(np.zeros(x_b.shape))
+            rows32.append(np.zeros(x_b.shape))
+            rows64.append(np.zeros(x_b.shape))
             continue
         weight = np.zeros(int(np.prod(shape)))
         weight[k] = 1.0
         (row,) = refad.autograd.grad(g, [x_b], grad_outputs=weight.reshape(shape),
                                      create_graph=True, allow_unused=True)
-        rows.append(element_bounds(row, x_b.shape))
-    return np.reshape(rows, shape + x_b.shape)
+        row32, row64 = element_bounds(row, x_b.shape)
+        rows32.append(row32)
+        rows64.append(row64)
+    return np.reshape(rows32, shape + x_b.shape), np.reshape(rows64, shape + x_b.shape)
 
 
-def element_bounds(q: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """The first-order bound of each element of the tensor `q` (zeros for a constant)."""
+def element_bounds(q: Any, shape: tuple[int, ...] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The first-order bounds (float32, float64) of each element of the tensor `q` (zeros for
+    a constant)."""
     from refad.backward import topological_order
     from refad.tensor import Tensor
     if q is None or type(q) is not Tensor or not q.requires_grad:
-        return np.zeros(shape if q is None or type(q) is not Tensor else q.shape)
+        zeros = np.zeros(shape if q is None or type(q) is not Tensor else q.shape)
+        return zeros, zeros.copy()
     order = topological_order([q])          # the same graph for every element
     bounds = np.zeros(q.shape)
+    bounds64 = np.zeros(q.shape)
     for k in range(bounds.size):
         if q.shape == ():
             seed: Any = 1.0 if type(q.data) is float else np.ones((), dtype=q.data.dtype)
         else:
             seed = np.zeros(q.shape)
             seed.flat[k] = 1.0
-        bounds.flat[k] = first_order_bound(q, seed, order)
-    return bounds
+        bounds.flat[k], bounds64.flat[k] = first_order_bound(q, seed, order)
+    return bounds, bounds64
 
 
-def first_order_bound(q: Any, seed: Any, order: list | None = None) -> float:
-    """sum_n cost_n u |d(seed . q)/dv_n| |v_n| over every node of q's graph (module doc).
+def first_order_bound(q: Any, seed: Any, order: list | None = None) -> tuple[float, float]:
+    """sum_n cost_n u |d(seed . q)/dv_n| |v_n| over every node of q's graph (module doc), in
+    float32 (inputs rounded too) and in float64 (inputs exact): one backward pass for both.
 
     `order`: q's graph in topological order, when the caller has it already.
     """
     from refad.backward import run_backward, topological_order
     order = topological_order([q]) if order is None else order
     adjoints = run_backward([q], [seed], targets={id(node) for node in order})
-    total = 0.0
+    total32 = total64 = 0.0
     for node in order:
         adjoint = adjoints.get(id(node))
         if adjoint is not None:
-            total += node_error(node, np.abs(np.asarray(adjoint, dtype=np.float64)))
-    return total
+            adjoint = np.abs(np.asarray(adjoint, dtype=np.float64))
+            total32 += node_error(node, adjoint, "float32")
+            total64 += node_error(node, adjoint, "float64")
+    return total32, total64
 
 
-def node_error(node: Any, adjoint: np.ndarray) -> float:
-    """The error node `node` can add to q, given |dq/d node| (`adjoint`)."""
+def node_error(node: Any, adjoint: np.ndarray, dtype: str = "float32") -> float:
+    """The error node `node` can add to q in `dtype`, given |dq/d node| (`adjoint`)."""
+    unit, tiny = UNITS[dtype]
     value = np.asarray(node.data, dtype=np.float64)
     if node.prim is None:                   # an input, rounded once to float32
+        if dtype == "float64":
+            return 0.0                      # the inputs are float64 numbers
         rounded = value.astype(np.float32).astype(np.float64)
         return _weighted(adjoint, np.abs(value - rounded))
     name = node.prim.name
-    underflow = float(np.sum(adjoint)) * TINY32
+    underflow = float(np.sum(adjoint)) * tiny
     if name in REDUCTIONS:
-        return _weighted(adjoint, _reduction_error(node)) + underflow
+        return _weighted(adjoint, _reduction_error(node)) * unit + underflow
     cost = COSTS.get(name)
     if cost is None:                        # a primitive this table does not know
         cost = COSTS["exp"]
     if cost == 0.0:
         return 0.0
     # cost * u first: |v| may be near float64's maximum (exp(709)), where 4 |v| overflows.
-    return _weighted(adjoint, np.abs(value)) * (cost * U32) + underflow
+    return _weighted(adjoint, np.abs(value)) * (cost * unit) + underflow
 
 
 def _weighted(adjoint: np.ndarray, error: np.ndarray) -> float:
@@ -268,20 +298,21 @@ def _weighted(adjoint: np.ndarray, error: np.ndarray) -> float:
 
 
 def _reduction_error(node: Any) -> np.ndarray:
-    """Per output element: (n - 1) u sum|terms| for a sum of n terms (+ u |mean| for mean)."""
+    """Per output element, in units of u: (n - 1) sum|terms| for a sum of n terms (+ |mean|
+    for mean)."""
     values = [_data(arg) for arg in node.inputs]
     if node.prim.name == "matmul":
         x, y = values
         n = x.shape[-1] if x.ndim else 1
         # n products each rounded (u) and n - 1 additions: at most n u sum_k |x_ik y_kj|.
-        return n * U32 * np.abs(np.matmul(np.abs(x), np.abs(y)))
+        return n * np.abs(np.matmul(np.abs(x), np.abs(y)))
     params = dict(node.params)
     terms = np.sum(np.abs(values[0]), axis=params.get("axis"),
                    keepdims=params.get("keepdims", False))
     n = max(values[0].size // max(np.size(node.data), 1), 1)
-    error = (n - 1) * U32 * terms
+    error = (n - 1) * terms
     if node.prim.name == "mean":
-        error = error / n + U32 * np.abs(np.asarray(node.data, dtype=np.float64))
+        error = error / n + np.abs(np.asarray(node.data, dtype=np.float64))
     return error
 
 
