@@ -49,16 +49,30 @@ from .taylor import (
 )
 
 __all__ = [
-    "DIGITS", "EPS", "MAX_HESSIAN_ENTRIES", "STEP_FIRST", "STEP_SECOND",
+    "DIGITS", "EPS", "MAX_DIFFERENCED_ELEMENTS", "MAX_HESSIAN_ENTRIES", "STEP_FIRST", "STEP_SECOND",
     "TAYLOR_FIT", "TAYLOR_LOCAL", "TAYLOR_MEASURED", "TAYLOR_NOISE", "TAYLOR_POWERS",
     "TAYLOR_SLOPE",
-    "Flat", "NotScalar", "NumericBackend", "float_function", "taylor_check", "to_float64",
+    "Flat", "NotScalar", "NumericBackend", "float_function", "quiet_at_small_steps",
+    "taylor_check", "to_float64",
 ]
+
+
+# Finite differences cost two evaluations of the case per input element (and the Hessian
+# four per entry): beyond this many differentiated elements the oracle declines the case.
+MAX_DIFFERENCED_ELEMENTS = 10_000
 
 
 class NumericBackend(Backend):
     name = "numeric"
     description = "mpmath at 50 digits for scalar cases, else float64 central differences"
+
+    def unsupported(self, case, dtype: str, order: int) -> str | None:
+        size = sum(int(np.size(case.inputs[name])) for name in case.differentiated)
+        if size > MAX_DIFFERENCED_ELEMENTS:
+            return (f"numeric: case {case.name!r} has {size} input elements to differentiate; "
+                    f"finite differences (2 evaluations each) stop at "
+                    f"{MAX_DIFFERENCED_ELEMENTS}")
+        return None
 
     def versions(self) -> dict[str, str]:
         import mpmath
@@ -82,5 +96,34 @@ class NumericBackend(Backend):
         return result
 
     def taylor(self, case, grad: dict[str, np.ndarray], *, seed: int = 0) -> dict:
-        """The Taylor-remainder test of a claimed gradient (see `taylor_check`)."""
-        return taylor_check(case, grad, seed=seed)
+        """The Taylor-remainder test of a claimed gradient (see `taylor_check`), except that
+        a jump of f within the probed steps is not taken for a wrong gradient
+        (`quiet_at_small_steps`)."""
+        check = taylor_check(case, grad, seed=seed)
+        if not check["ok"] and quiet_at_small_steps(check):
+            check = dict(check, ok=True, note=(
+                f"{check['note']}; but the {TAYLOR_QUIET} smallest steps leave remainders at "
+                "rounding level: f jumps or bends within the larger steps (a where switch, "
+                "a branch cut), and near x the gradient is consistent"))
+        return check
+
+
+TAYLOR_QUIET = 3  # smallest steps whose remainders must all be at rounding level
+
+
+def quiet_at_small_steps(check: dict) -> bool:
+    """True when the remainders counted by a failed Taylor run are all at the large steps
+    and the TAYLOR_QUIET smallest steps are at rounding level.
+
+    Found by fuzzing: sum(atan2(y, y)) at y = (0.25, 0.0017, 0.24) is pi/4 per element, flat,
+    with gradient 0; but the steps 2**-4 .. 2**-8 move y[1] below 0, where atan2(y, y) jumps
+    to -3 pi / 4, so those remainders are pi whatever the gradient, and the fit over them
+    has slope 0. A wrong gradient leaves r ~ h |<error, v>| down to the smallest step
+    (2**-20): quiet there, its error would be below 1e-7 of |f|, which the comparison with
+    the reference catches.
+    """
+    remainders, floors = check.get("remainder", []), check.get("floor", [])
+    tail = list(zip(remainders, floors, strict=False))[-TAYLOR_QUIET:]
+    if len(tail) < TAYLOR_QUIET or not check.get("fitted"):
+        return False
+    return all(np.isfinite(r) and r <= floor for r, floor in tail)

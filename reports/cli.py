@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--order", type=int, default=2, choices=(1, 2))
     report.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="worker processes (default: one per CPU; 1 runs in-process)")
+    report.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="time limit per backend evaluation of one case; past it the "
+                             "row is an error and the run goes on (default: 60)")
     report.add_argument("--no-progress", action="store_true")
 
     listing = commands.add_parser("list", help="print the catalogue")
@@ -133,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:                 # `refad list | head`: the reader left early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if argv is None:                    # a program about to exit: a second Ctrl-C
+            import signal                   # during torch's and jax's finalizers would
+            signal.signal(signal.SIGINT, signal.SIG_IGN)    # print their tracebacks
 
 
 def command_grad(args: argparse.Namespace) -> int:

@@ -52,6 +52,8 @@ def run_report(args) -> int:
     from reports.runner import resolve_backends, resolve_dtypes, run
     from reports.writers import write_report
 
+    if not args.timeout > 0:                # also refuses nan
+        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     chosen = _select(args.family)
     try:
         backends = resolve_backends(args.backend)
@@ -62,7 +64,8 @@ def run_report(args) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     done = run(chosen, backends, dtypes, order=args.order, progress=not args.no_progress,
-               command="refad " + " ".join(sys.argv[1:]), jobs=args.jobs)
+               command="refad " + " ".join(sys.argv[1:]), jobs=args.jobs,
+               timeout=args.timeout)
     paths = write_report(done, args.out)
     seconds = time.perf_counter() - start
     print(f"{len(chosen)} cases x {len(backends)} backends ({', '.join(backends)}) x "

@@ -6,9 +6,7 @@ the pytest parity suite shares, so both reach the same `compare()`.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
-import multiprocessing
 import platform
 import sys
 import time
@@ -75,28 +73,40 @@ class CaseRun:
 
 
 def evaluate_case(case: Any, backends: Sequence[str], dtypes: Sequence[str], order: int,
-                  reference_from: Sequence[str] = ORACLES) -> CaseRun:
+                  reference_from: Sequence[str] = ORACLES,
+                  timeout: float | None = None) -> CaseRun:
     """Run one case: each backend at each dtype, the oracles once, then compare.
 
     The oracles in `reference_from` that are installed are evaluated (in float64) even when
     not listed in `backends`, so that the reference is the best one available; only the
-    listed backends get rows.
+    listed backends get rows. `timeout` limits each evaluation (seconds; None: no limit):
+    one past it becomes an `error` row.
     """
     order = min(order, case.max_order)
     results, extra = [], []
     for name in backends:
         backend = adapters.get(name)
         for dtype in (("float64",) if name in ORACLES else dtypes):
-            results.append(backend.evaluate(case, dtype, order))
+            results.append(backend.evaluate(case, dtype, order, timeout=timeout))
     for name in reference_from:
         if name not in backends and adapters.get(name).available()[0]:
-            extra.append(adapters.get(name).evaluate(case, "float64", order))
+            extra.append(adapters.get(name).evaluate(case, "float64", order, timeout=timeout))
     reference = choose_reference(results + extra)
     kink = detected_kink(results + extra)
     rows = compare(case, results, reference, kink=kink)
+    explain_nan(rows)
     if not kink:                            # no gradient exists at a kink to be checked
         rows.extend(_taylor_rows(case, results))
     return CaseRun(rows, results, reference)
+
+
+def explain_nan(rows: list[dict]) -> None:
+    """Say in each `nan-mismatch` row's detail which side is NaN and what the other holds."""
+    for row in rows:
+        if row["status"] == "nan-mismatch" and not row.get("detail"):
+            where = f" at {row['index']}" if row.get("index") else ""
+            row["detail"] = (f"{row['result']!r}{where} where the reference is "
+                             f"{row['reference']!r}")
 
 
 # Where the Taylor test cannot speak: no derivative (kinks), or f itself is at the edge of
@@ -111,10 +121,17 @@ def _finite(result: Any) -> bool:
     return all(np.isfinite(np.asarray(n, dtype=float)).all() for n in numbers)
 
 
+# The Taylor check evaluates the case some 30 to 60 times per framework: past this many
+# differentiated input elements (a 10^7-element case: minutes), it is skipped.
+TAYLOR_MAX_ELEMENTS = 10**6
+
+
 def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
     """The Taylor-remainder check of each framework's float64 gradient (slope ~2 if right)."""
     numeric = adapters.get("numeric")
     if not numeric.available()[0] or any(tag in case.tags for tag in NO_TAYLOR_TAGS):
+        return []
+    if sum(np.size(case.inputs[name]) for name in case.differentiated) > TAYLOR_MAX_ELEMENTS:
         return []
     rows = []
     for result in results:
@@ -138,14 +155,6 @@ def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
     return rows
 
 
-def _evaluate_named(name: str, backends: Sequence[str], dtypes: Sequence[str],
-                    order: int) -> CaseRun:
-    """`evaluate_case` for a catalogue case given by name (what a worker process receives:
-    case functions are lambdas, which do not pickle, but names do)."""
-    import cases
-    return evaluate_case(cases.get(name), backends, dtypes, order)
-
-
 def _in_catalogue(chosen: list[Any]) -> bool:
     import cases
     try:
@@ -155,29 +164,28 @@ def _in_catalogue(chosen: list[Any]) -> bool:
 
 
 def _evaluate_all(chosen: list[Any], names: list[str], dtypes: list[str], order: int,
-                  progress: bool, jobs: int):
+                  progress: bool, jobs: int, timeout: float | None):
     """Each case's CaseRun, in order; catalogue cases spread over `jobs` processes."""
     if jobs <= 1 or len(chosen) < 2 or not _in_catalogue(chosen):
         for case in _progress(chosen, progress):
-            yield evaluate_case(case, names, dtypes, order)
+            yield evaluate_case(case, names, dtypes, order, timeout=timeout)
         return
-    # Processes, not threads: the work is Python-bound (JAX's eager dispatch above all).
-    # "spawn" because forking a process that has started JAX's threads can deadlock.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [pool.submit(_evaluate_named, case.name, names, dtypes, order)
-                   for case in chosen]
-        try:
-            for future in _progress(futures, progress):
-                yield future.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    from .workers import evaluate_in_workers
+
+    bar = _progress(None, progress, total=len(chosen))
+    try:
+        for done in evaluate_in_workers(chosen, names, dtypes, order, jobs, timeout):
+            if bar is not None:
+                bar.update()
+            yield done
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def run(cases: Iterable[Any], backends: Sequence[str] | None = None,
         dtypes: Sequence[str] | None = None, order: int = 2, progress: bool = True,
-        command: str = "", jobs: int = 1) -> Run:
+        command: str = "", jobs: int = 1, timeout: float | None = None) -> Run:
     """Run `cases` through `backends` at `dtypes` and compare everything.
 
     Args:
@@ -188,6 +196,8 @@ def run(cases: Iterable[Any], backends: Sequence[str] | None = None,
         progress: show a progress bar on stderr.
         command: the command line, recorded in the metadata.
         jobs: worker processes for catalogue cases (1: everything in this process).
+        timeout: seconds each backend evaluation of one case may take (None: no limit);
+            one past it becomes an `error` row and the run goes on.
 
     Returns:
         a `Run`; `run(...).frame()` is the tidy pandas DataFrame.
@@ -197,7 +207,7 @@ def run(cases: Iterable[Any], backends: Sequence[str] | None = None,
     dtypes = resolve_dtypes(dtypes)
     start = time.perf_counter()
     rows, results = [], []
-    for done in _evaluate_all(cases, names, dtypes, order, progress, jobs):
+    for done in _evaluate_all(cases, names, dtypes, order, progress, jobs, timeout):
         rows.extend(done.rows)
         results.extend(done.results)
     seconds: dict[str, float] = {}
@@ -211,6 +221,7 @@ def run(cases: Iterable[Any], backends: Sequence[str] | None = None,
         "order": order,
         "cases": len(cases),
         "jobs": jobs,
+        "timeout": timeout,
         "versions": versions(names),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
@@ -237,11 +248,13 @@ def versions(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _progress(items: list, enabled: bool):
+def _progress(items: list | None, enabled: bool, total: int | None = None):
+    """`items` wrapped in a progress bar on stderr (when enabled and tqdm is installed); with
+    `items` None, a bar to `update()` by hand, or None."""
     if not enabled:
         return items
     try:
         from tqdm import tqdm
     except ImportError:
         return items
-    return tqdm(items, desc="cases", unit="case", file=sys.stderr, leave=False)
+    return tqdm(items, total=total, desc="cases", unit="case", file=sys.stderr, leave=False)

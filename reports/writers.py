@@ -1,7 +1,9 @@
-"""Writing reports: CSV, JSON and HTML, each atomically.
+"""Writing reports: CSV, JSON and HTML, atomically and as one set.
 
 Every file is written to a temporary file in the same folder and renamed into place, so an
-interrupted run leaves the previous report (or none), never a truncated one.
+interrupted run leaves the previous report (or none), never a truncated one. A report's three
+files are renamed together with SIGINT and SIGTERM held off (`signals_held`), so Ctrl-C
+leaves the previous set or the new one, never a mix of the two.
 """
 
 from __future__ import annotations
@@ -9,14 +11,49 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def atomic_write(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary sibling file and an atomic rename."""
     path = Path(path)
+    temporary = _write_temporary(path, text)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_all(texts: dict[Path, str]) -> None:
+    """Write several files as one set: all to temporary files, then all renamed at once.
+
+    An exception or Ctrl-C while writing leaves every old file as it was and no temporary
+    file behind; the renames run with SIGINT and SIGTERM held, so they finish together.
+    """
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for path, text in texts.items():
+            temporaries.append((_write_temporary(Path(path), text), Path(path)))
+        with signals_held():
+            for temporary, path in temporaries:
+                os.replace(temporary, path)
+    except BaseException:
+        for temporary, _ in temporaries:
+            temporary.unlink(missing_ok=True)
+        raise
+
+
+def _write_temporary(path: Path, text: str) -> Path:
+    """`text` in a new hidden `.NAME.*.tmp` beside `path`, flushed to disk; its path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                          dir=path.parent)
@@ -26,10 +63,44 @@ def atomic_write(path: Path, text: str) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o666 & ~_umask())     # mkstemp made it 0600
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return Path(temporary)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM off during the block; act on them once it is over.
+
+    Two layers, because either alone has a gap: `pthread_sigmask` blocks them for this
+    thread, and, since the kernel may hand a process signal to any thread that does not
+    block it (a progress bar's monitor thread, say), Python-level handlers record whatever
+    arrives meanwhile. Afterwards the old handlers are back and each held signal is raised
+    again: SIGINT then raises KeyboardInterrupt, SIGTERM ends the process as before.
+    Outside the main thread only the mask is possible.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        return
+    held: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, frame: held.append(signum))
+                for number in HELD_SIGNALS}
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+    try:
+        yield
+    finally:
+        # Handlers first, then the mask: a signal still pending meets the old handler.
+        for number, handler in previous.items():
+            # None: a handler installed outside Python, which cannot be put back
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)
 
 
 def _umask() -> int:
@@ -69,7 +140,7 @@ def write_report(run, out: Path) -> dict[str, Path]:
     """Write report.csv, report.json and report.html for `run` into `out`; return the paths.
 
     The three texts are rendered before anything is written, so a rendering failure leaves
-    the previous report untouched.
+    the previous report untouched, and they are written as one set (`atomic_write_all`).
     """
     from .html import render_html
 
@@ -81,8 +152,6 @@ def write_report(run, out: Path) -> dict[str, Path]:
                                   indent=1, allow_nan=False),
         "report.html": render_html(frame, run.metadata, run.cases),
     }
-    paths = {}
-    for name, text in texts.items():
-        paths[name] = out / name
-        atomic_write(paths[name], text)
+    paths = {name: out / name for name in texts}
+    atomic_write_all({paths[name]: text for name, text in texts.items()})
     return paths
