@@ -94,12 +94,27 @@ def choose_reference(results: Iterable[Any]) -> Reference:
 
 def _median(stack: list[np.ndarray]) -> np.ndarray:
     """Elementwise median of the results; NaN where most of them are NaN (NaN equals NaN)."""
+    if len(stack) == 1:
+        return stack[0]
+    if len(stack) == 3:                     # refad, torch, jax: the usual consensus
+        return _median_of_three(*stack)
     data = np.stack(stack)
     mostly_nan = np.isnan(data).sum(axis=0) * 2 > len(stack)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN slices
         median = np.nanmedian(data, axis=0)
     return np.where(mostly_nan, np.nan, median)
+
+
+def _median_of_three(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """`_median` of three arrays without stacking them (a 10^7-element gradient would need
+    three more copies): min/max where none is NaN, the mean of the other two where one is."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        median = np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
+        for nan, (x, y) in ((np.isnan(a), (b, c)), (np.isnan(b), (a, c)), (np.isnan(c), (a, b))):
+            if nan.any():
+                median = np.where(nan, x / 2 + y / 2, median)    # NaN if x or y is NaN too
+    return median
 
 
 def detected_kink(results: Iterable[Any]) -> str:
