@@ -114,7 +114,8 @@ class Tensor:
     # -- properties -------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return () if type(self.data) is float else self.data.shape
+        kind = type(self.data)
+        return () if kind is float or kind is bool else self.data.shape
 
     @property
     def ndim(self) -> int:
@@ -122,7 +123,12 @@ class Tensor:
 
     @property
     def dtype(self) -> np.dtype:
-        return _F64 if type(self.data) is float else self.data.dtype
+        kind = type(self.data)
+        if kind is float:
+            return _F64
+        if kind is bool:                    # a comparison of two floats (the math fast path)
+            return _BOOL
+        return self.data.dtype
 
     @property
     def size(self) -> int:

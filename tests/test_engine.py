@@ -435,6 +435,15 @@ def test_comparisons_give_bool_tensors_without_gradient():
     np.testing.assert_array_equal((x > 0).numpy(), [False, False, True])
 
 
+def test_a_comparison_of_scalars_is_a_0d_bool_tensor():
+    # found by refad fuzz: the math fast path returns a Python bool, whose dtype and repr
+    # raised AttributeError
+    result = refad.tensor(1.0) > 0.5
+    assert result.dtype == np.bool_ and result.shape == () and result.item() is True
+    assert repr(result) == "tensor(True, dtype=bool)"
+    assert result.numpy().dtype == np.bool_
+
+
 def test_tensor_conversions():
     data = np.array([1.0, 2.0])
     t = refad.tensor(data, requires_grad=True)
