@@ -92,6 +92,9 @@ class SympyBackend(Backend):
                 computed = Result(self.name, case.name, dtype, order, status="unsupported",
                                   mode="exact", error=f"sympy: case {case.name!r}: nested "
                                   "too deeply for sympy (RecursionError)")
+            except Unevaluable as error:
+                computed = Result(self.name, case.name, dtype, order, status="unsupported",
+                                  mode="exact", error=f"sympy: case {case.name!r}: {error}")
             _CACHE[key] = (case, computed)
         result = copy.deepcopy(_CACHE[key][1])
         result.dtype = dtype
@@ -107,14 +110,14 @@ class SympyBackend(Backend):
         symbols = {name: sp.Symbol(name, real=True) for name in case.inputs}
         result = Result(self.name, case.name, "float64", order, mode="exact")
         try:
-            raw = sp.sympify(case.fn(namespace(), **symbols))
+            raw = sp.sympify(_built(case, namespace(), symbols))
             # Floats enter through Python operators (x * 0.1): take them exactly.
             exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
             _check_size(exact, "the expression", MAX_TREE)
             names = case.differentiated
             first = {}
             for name in names if order >= 1 else ():
-                first[name] = sp.diff(exact, symbols[name])
+                first[name] = _settled(sp.diff(exact, symbols[name]))
             for derivative in first.values():
                 _check_size(derivative, "a first derivative", MAX_DERIVATIVE_TREE)
         except Inexpressible as error:
@@ -132,7 +135,7 @@ class SympyBackend(Backend):
         try:
             for a, b in hessian_pairs(names) if order >= 2 else ():
                 _check_size(first[a], f"d/d{a}", MAX_TREE)
-                second[(a, b)] = sp.diff(first[a], symbols[b])
+                second[(a, b)] = _settled(sp.diff(first[a], symbols[b]))
                 _check_size(second[(a, b)], f"d2/d{a}d{b}", MAX_DERIVATIVE_TREE)
         except Inexpressible as error:
             notes.append(f"hessian skipped: {error}")
@@ -146,6 +149,46 @@ class SympyBackend(Backend):
         if notes:
             result.info["notes"] = notes
         return result
+
+
+def _built(case, ops, symbols: dict):
+    """The case as a sympy formula; Unevaluable where a comparison meets nan.
+
+    x - x is 0 symbolically and atan2(0, 0) is nan, so `nan >= -0.5` raises "Invalid NaN
+    comparison" and Min(0, nan) "not comparable": no formula to differentiate; the numeric
+    oracle gives the reference.
+    """
+    try:
+        return case.fn(ops, **symbols)
+    except (TypeError, ValueError) as error:
+        if not any(text in str(error) for text in _UNDECIDABLE):
+            raise
+        raise Unevaluable(f"a comparison meets nan or a complex number: {error}") from None
+
+
+def _settled(derivative):
+    """`derivative` with sympy's unevaluated `Derivative(sign(u), v)` worked out.
+
+    sympy differentiates sign(u) only when it can prove u real (for x/atan2(1.5, y) it
+    cannot), and an unevaluated Derivative cannot be evaluated at a point (xreplace raises
+    "Can't calculate derivative wrt 0.5"). Every case here is real-valued, so
+    sign(u) = 2 Heaviside(u) - 1 (equal at 0 too, Heaviside(0) = 1/2), whose derivative
+    2 DiracDelta(u) u' sympy knows. Any other unevaluated derivative is refused.
+    """
+    import sympy as sp
+
+    for _ in range(8):      # u may hold a sign itself, whose derivative is left again
+        pending = derivative.atoms(sp.Derivative)
+        if not pending:
+            return derivative
+        rules = {}
+        for item in pending:
+            if not isinstance(item.expr, sp.sign):
+                raise Inexpressible(f"sympy left {item} unevaluated")
+            step = 2 * sp.Heaviside(item.expr.args[0]) - 1
+            rules[item] = sp.diff(step, *item.variable_count)
+        derivative = derivative.xreplace(rules)
+    raise Inexpressible(f"sympy keeps leaving derivatives of sign unevaluated: {derivative}")
 
 
 def _check_size(expr, what: str, limit: int) -> None:
@@ -187,16 +230,122 @@ def _printed(expr) -> str:
     return str(expr.xreplace(binary) if binary else expr)
 
 
-def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
-    """`expr` at the exact point with DIGITS digits, rounded once to float64."""
+class Unevaluable(Exception):
+    """sympy cannot evaluate a formula at the point (the oracle steps aside)."""
+
+
+def _delta_value(delta):
+    """DiracDelta(u) at a point: 0 where u is a nonzero number, nan at u = 0 (a kink).
+
+    sympy evaluates DiracDelta(u) to 0 only when it can prove u nonzero symbolically; at
+    DiracDelta(1 - tan(log(3846428709810037/2**57))) it cannot, so u is evaluated at
+    DIGITS digits: nonzero there means nonzero.
+    """
     import sympy as sp
     from sympy.core.evalf import PrecisionExhausted
 
-    at = expr.xreplace(point)
-    deltas = at.atoms(sp.DiracDelta)
+    try:
+        number = delta.args[0].evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+    except PrecisionExhausted:      # zero to MAX_DIGITS digits: the kink itself
+        return sp.nan
+    if number.is_Number and number.is_finite and number != 0:
+        return sp.Integer(0)
+    return sp.nan
+
+
+def _step_value(step):
+    """Heaviside(u) at a point: 1 or 0 by the sign of u at DIGITS digits (Heaviside(0)
+    stays sympy's 1/2). sympy settles it only when it can prove the sign, and evalf leaves
+    Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is."""
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+
+    try:
+        number = step.args[0].evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+    except PrecisionExhausted:      # zero to MAX_DIGITS digits
+        return step.func(sp.Integer(0), *step.args[1:])
+    if number.is_Number and number.is_finite and number != 0:
+        return sp.Integer(1) if number > 0 else sp.Integer(0)
+    return step
+
+
+# What sympy says when a comparison meets nan or a complex number (see `_evaluate_at`).
+_UNDECIDABLE = ("not comparable", "Invalid NaN comparison", "Invalid comparison of non-real")
+
+
+def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
+    """`expr` at the exact point with DIGITS digits, rounded once to float64.
+
+    Raises:
+        Unevaluable: sympy evaluates every branch of a Piecewise, and Max, Min and `>=`
+            refuse an operand that is nan or complex there: Max(0, atan2(0, 0)), or
+            Min(y, y**y) at y = -0.25 in a branch the point does not take. The value may
+            well exist, so the oracle steps aside for the numeric one (lazy comparisons).
+    """
+    try:
+        return _evaluate_number(expr, point, quantity, notes)
+    except (ValueError, TypeError) as error:
+        message = str(error).strip()
+        if not any(text in message for text in _UNDECIDABLE):
+            raise
+        raise Unevaluable(f"{quantity}: sympy cannot evaluate it at this point "
+                          f"({message})") from None
+
+
+def _decided(expr, point: dict):
+    """`expr` with each comparison (a where's condition) replaced by its truth at the point.
+
+    Found by fuzzing: given exact numbers, sympy decides exp(atan2(x, log(1 + x))) > 3/2
+    symbolically (as_real_imag, logcombine) and, at x = -5284321415188873/2**53, built
+    integers of gigabytes for minutes. The two sides' difference at DIGITS digits decides
+    it in a millisecond; a difference zero to MAX_DIGITS digits is a tie.
+    """
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+    from sympy.core.relational import Relational
+
+    rules = {}
+    for comparison in expr.atoms(Relational):
+        difference = (comparison.lhs - comparison.rhs).xreplace(point)
+        try:
+            number = difference.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+        except PrecisionExhausted:
+            number = sp.Integer(0)
+        if not (number.is_Number and number.is_finite):
+            raise Unevaluable(f"the condition {comparison} is {number} at the point")
+        rules[comparison] = comparison.func(number, 0)
+    return expr.xreplace(rules) if rules else expr
+
+
+def _numeric_powers(expr, point: dict):
+    """`expr` with each power whose exponent varies (x**x) replaced by its value at the
+    point, computed at DIGITS + 20 digits.
+
+    Found by fuzzing (fuzz-s10-6549, sin(x ** x) at x = 0.6633): given exact numbers, sympy
+    works x**x out as an exact power of rationals with 2**53 denominators (minutes and
+    gigabytes, beyond any time limit); evalf of the unevaluated power takes microseconds.
+    """
+    import sympy as sp
+
+    def numeric(power):
+        base, exponent = power.base.xreplace(point), power.exp.xreplace(point)
+        return sp.Pow(base, exponent, evaluate=False).evalf(DIGITS + 20)
+
+    return expr.replace(lambda e: e.is_Pow and bool(e.exp.free_symbols), numeric)
+
+
+def _evaluate_number(expr, point: dict, quantity: str, notes: list[str]) -> float:
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+
+    at = _numeric_powers(_decided(expr, point), point).xreplace(point)
+    steps = {step: _step_value(step) for step in at.atoms(sp.Heaviside)}
+    at = at.xreplace(steps) if steps else at
+    deltas = {delta: _delta_value(delta) for delta in at.atoms(sp.DiracDelta)}
+    at = at.xreplace(deltas) if deltas else at
+    deltas = [delta for delta, value in deltas.items() if value is sp.nan]
     if deltas:
         # A kink's second derivative: DiracDelta(0) has no value.
-        at = at.xreplace({delta: sp.nan for delta in deltas})
         notes.append(f"{quantity}: {', '.join(map(str, deltas))} (derivative of a kink); nan")
     try:
         number = at.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
@@ -215,6 +364,11 @@ def _evaluate_at(expr, point: dict, quantity: str, notes: list[str]) -> float:
     if number.free_symbols:
         raise ValueError(f"{quantity} did not evaluate to a number: {number}")
     real, imaginary = number.as_real_imag()
+    if imaginary != 0 and abs(imaginary) <= abs(real) * sp.Float(10) ** -(2 * DIGITS):
+        # evalf's noise, not a complex number: atan2(u, u) / tanh(atan2(u, u)) at
+        # u = tan(sigmoid(0.205)) came back as 1.1976... + 4.9e-271*I.
+        notes.append(f"{quantity}: imaginary part {imaginary} dropped (evalf noise)")
+        imaginary = 0
     if imaginary != 0:
         notes.append(f"{quantity}: complex value {number}; reported as nan")
         return math.nan

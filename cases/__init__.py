@@ -1,7 +1,10 @@
 """The expression catalogue: every case, written once against the ops vocabulary.
 
 One module per family holds that family's `CASES`; this module strings them together in
-family order, checks that names are unique, and looks cases up by name or family:
+family order, then the regression cases `refad fuzz` found (JSON case files in
+`cases/found/`, family "fuzz"), checks that names are unique, and looks cases up by name or
+family. `load_cases(directory)` reads any directory of case files (what `refad fuzz` writes)
+into a list of cases for `reports.runner.run`:
 
     >>> from cases import get, select
     >>> get("seed-multivariate").expr
@@ -13,15 +16,19 @@ family order, checks that names are unique, and looks cases up by name or family
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 from . import graphs, nonsmooth, numerics, pinn, primitives, second_order, seed, tensors
 from .case import Case, expression_case
+from .case_files import load_case_file, load_cases
 
 _MODULES = (seed, primitives, graphs, nonsmooth, numerics, tensors, second_order, pinn)
+# Regression cases found by `refad fuzz`, one JSON case file each (family "fuzz").
+FOUND = Path(__file__).parent / "found"
 
 
 def _collect() -> tuple[Case, ...]:
-    """Every case in family order; ValueError if two share a name."""
+    """Every case in family order, then cases/found; ValueError if two share a name."""
     found: dict[str, Case] = {}
     for module in _MODULES:
         for case in module.CASES:
@@ -29,6 +36,12 @@ def _collect() -> tuple[Case, ...]:
                 raise ValueError(f"duplicate case name {case.name!r} "
                                  f"(families {found[case.name].family!r} and {case.family!r})")
             found[case.name] = case
+    for path in sorted(FOUND.glob("*.json")):
+        case = load_case_file(path, family="fuzz")
+        if case.name in found:
+            raise ValueError(f"case file {path}: duplicate case name {case.name!r} (already "
+                             f"in family {found[case.name].family!r})")
+        found[case.name] = case
     return tuple(found.values())
 
 
@@ -68,4 +81,5 @@ def select(family: str | None = None) -> list[Case]:
     return [case for case in CATALOGUE if case.family == family]
 
 
-__all__ = ["CATALOGUE", "Case", "expression_case", "families", "get", "select"]
+__all__ = ["CATALOGUE", "FOUND", "Case", "expression_case", "families", "get", "load_case_file",
+           "load_cases", "select"]

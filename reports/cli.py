@@ -7,6 +7,7 @@
     refad graph EXPR NAME=VALUE ... --out FILE.svg
     refad explore [--port N]
     refad bench [--quick] [--out DIR] [--engine E ...] [--repeats N]
+    refad fuzz --n N [--seed S] [--out DIR] [--jobs J] | refad fuzz --replay DIR
 
 Exit status: 0 on success, 1 when backends disagree beyond tolerance (or one fails), 2 on bad
 input, with a one-line message on stderr and never a traceback. Only argparse is imported
@@ -116,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.command import add_arguments  # argparse and the standard library only
     add_arguments(commands.add_parser(
         "bench", help="time refad against micrograd, PyTorch, JAX and HIPS autograd"))
+    from .fuzz_command import add_arguments as add_fuzz_arguments  # argparse only
+    add_fuzz_arguments(commands.add_parser(
+        "fuzz", help="random expressions through every backend; keep what disagrees"))
     return parser
 
 
@@ -124,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"grad": command_grad, "report": command_report, "list": command_list,
                 "trace": command_trace, "graph": command_graph, "explore": command_explore,
-                "bench": command_bench}
+                "bench": command_bench, "fuzz": command_fuzz}
     try:
         return handlers[args.command](args)
     except UsageError as error:
@@ -137,9 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
-        if argv is None:                    # a program about to exit: a second Ctrl-C
-            import signal                   # during torch's and jax's finalizers would
-            signal.signal(signal.SIGINT, signal.SIG_IGN)    # print their tracebacks
+        if argv is None:
+            # A program about to exit: a second Ctrl-C during torch's and jax's finalizers
+            # would print their tracebacks.
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def command_grad(args: argparse.Namespace) -> int:
@@ -175,6 +181,11 @@ def command_explore(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     from .bench.command import run_bench
     return run_bench(args)
+
+
+def command_fuzz(args: argparse.Namespace) -> int:
+    from .fuzz_command import run_fuzz
+    return run_fuzz(args)
 
 
 def entry_point() -> None:

@@ -20,7 +20,7 @@ from refad.vocabulary import FUNCTIONS
 # family -> the fewest cases it should hold
 MINIMUM_PER_FAMILY = {
     "seed": 9, "primitives": 25, "graphs": 8, "nonsmooth": 12, "numerics": 12,
-    "tensors": 8, "second-order": 6, "pinn": 2,
+    "tensors": 8, "second-order": 6, "pinn": 2, "fuzz": 1,
 }
 # A case may produce inf or nan only if one of these tags says why.
 NON_FINITE_TAGS = {"kink", "overflow", "nan-trap", "formula-artifact"}
@@ -132,9 +132,10 @@ def test_kink_case_says_what_frameworks_do(case):
 @pytest.mark.parametrize("case", [c for c in CATALOGUE if c.expr is not None], ids=ids)
 def test_expression_case_reparses(case):
     expression = parse(case.expr)
-    assert expression.variables == tuple(case.inputs), (
+    names = tuple(case.inputs) + tuple(case.constants)      # a fuzz case's matrix constant
+    assert set(expression.variables) == set(names), (
         f"case {case.name!r}: {case.expr!r} uses {expression.variables}, "
-        f"inputs are {tuple(case.inputs)}")
+        f"inputs and constants are {names}")
 
 
 def test_scalar_expression_cases_avoid_matmul():
