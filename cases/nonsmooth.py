@@ -51,7 +51,8 @@ _KINKS = (
      "integer power x ** 0 would give 0"),
     ("atan2-at-origin", "atan2(y, x)", {"y": 0.0, "x": 0.0},
      "atan2 at the origin: torch (0, -0) because its backward masks x^2 + y^2 == 0 to 0; "
-     "jax (nan, nan) from 0/0; the Hessian is nan in both"),
+     "jax (nan, nan) from 0/0; the Hessian is nan in both. The value is a convention too: "
+     "0 in IEEE arithmetic, undefined (nan) for sympy"),
     ("atan2-on-branch-cut", "atan2(y, x)", {"y": 0.0, "x": -2.0},
      "on the negative x axis atan2 jumps from pi (y = +0) to -pi (y < 0): no two-sided "
      "derivative in y, and a central difference straddling the cut is meaningless. torch and "
@@ -100,9 +101,19 @@ _OTHERS = (
 )
 
 
+# A kink excuses derivatives, not values; here the value itself is a convention: atan2(0, 0)
+# is 0 in IEEE arithmetic (C99 Annex F) and undefined (nan) for the exact oracle.
+_VALUE_CONVENTIONS = ("atan2-at-origin",)
+
+
 def _kink_cases() -> list:
-    return [expression_case(name, text, inputs, FAMILY, tags=("nonsmooth", "kink"), note=note)
-            for name, text, inputs, note in _KINKS]
+    cases = []
+    for name, text, inputs, note in _KINKS:
+        tags = ("nonsmooth", "kink")
+        if name in _VALUE_CONVENTIONS:
+            tags += ("value-convention",)
+        cases.append(expression_case(name, text, inputs, FAMILY, tags=tags, note=note))
+    return cases
 
 
 def _other_cases() -> list:

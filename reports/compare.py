@@ -174,11 +174,21 @@ def _bounds(case: Any, results: list[Any]) -> model.Bounds | None:
 
 
 def classify(case: Any, row: dict, kink: str = "") -> dict:
-    """Refine a disagreement: a `convention` at a kink, or `known` where the case says so."""
+    """Refine a disagreement: a `convention` at a kink, or `known` where the case says so.
+
+    A kink excuses derivatives, which do not exist there, not the value: max(x, y) at a tie
+    has one value whatever is done with its gradient. Only a case tagged `value-convention`
+    (atan2(0, 0): 0 in IEEE arithmetic, undefined for the exact oracle) excuses its value.
+    """
     row.setdefault("known", "")
     if row["status"] not in ("mismatch", "nan-mismatch"):
         return row
     known = known_reason(case, row["backend"])
+    if row.get("quantity") == "value" and "value-convention" not in getattr(case, "tags", ()):
+        kink = ""
+        if case_is_kink(case):
+            row["known"] = known
+            return row
     if case_is_kink(case) or (kink and not known):
         row["status"] = "convention"
         row["detail"] = case.note if case_is_kink(case) else kink

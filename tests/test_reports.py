@@ -118,3 +118,18 @@ def test_ulp_distance():
     assert ulp_distance(-5e-324, 5e-324, "float64") == 2
     assert ulp_distance(np.float32(1), np.nextafter(np.float32(1), np.float32(2)), "float32") == 1
     assert np.isnan(ulp_distance(np.nan, 1.0, "float64"))
+
+
+@pytest.mark.parametrize("tags, status", [
+    (("kink",), "mismatch"),                        # a kink excuses derivatives, not values
+    (("kink", "value-convention"), "convention"),   # atan2(0, 0): the value is a convention
+])
+def test_a_kink_excuses_a_value_only_when_the_value_is_a_convention(tags, status):
+    from reports.compare import classify, is_disagreement
+    case = expression_case("tie", "maximum(x, y)", {"x": 1.0, "y": 1.0}, "test", tags=tags)
+    value = classify(case, {"backend": "torch", "quantity": "value", "status": "mismatch",
+                            "detail": ""})
+    gradient = classify(case, {"backend": "torch", "quantity": "d/dx", "status": "mismatch",
+                               "detail": ""})
+    assert value["status"] == status and is_disagreement(value) == (status == "mismatch")
+    assert gradient["status"] == "convention"
