@@ -31,19 +31,10 @@ def fuzz_case(seed: int, index: int):
 
 
 def is_unexplained(row: dict, case: Any = None) -> bool:
-    """A disagreement nothing explains: `is_disagreement`, or a `convention` on a value.
-
-    A kink excuses derivatives (they do not exist there), not the value: max(x, y) at a tie
-    has one value whatever the frameworks do with its gradient. Except where the value is
-    itself a convention (tag `value-convention`: atan2(0, 0) is 0 in IEEE arithmetic and
-    undefined (nan) for the exact oracle; atan2(-0.0, -1) is -pi, where exact arithmetic,
-    which has no signed zero, says pi).
-    """
-    if is_disagreement(row):
-        return True
-    if row["status"] != "convention" or row.get("quantity") != "value":
-        return False
-    return "value-convention" not in getattr(case, "tags", ())
+    """A disagreement nothing explains (`is_disagreement`). A kink excuses derivatives, not
+    values, unless the case is tagged `value-convention`: `compare.classify` decides that for
+    the report and for the fuzzer alike. `case` is accepted for callers that pass it."""
+    return is_disagreement(row)
 
 
 def signature(row: dict) -> str:
