@@ -41,6 +41,11 @@ def encode(value: Any) -> Any:
         return value.item() if isinstance(value, np.bool_) else value
     if isinstance(value, (int, np.integer)):
         return int(value)
+    return json_float(value)
+
+
+def json_float(value: Any) -> float | str:
+    """A float for JSON, which has no nan or inf: those become "nan", "inf", "-inf"."""
     number = float(value)
     if math.isnan(number):
         return "nan"

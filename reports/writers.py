@@ -9,7 +9,6 @@ leaves the previous set or the new one, never a mix of the two.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import tempfile
@@ -112,12 +111,8 @@ def _umask() -> int:
 def json_number(value: Any) -> Any:
     """A number for JSON: non-finite floats become the strings "nan", "inf", "-inf"."""
     if isinstance(value, float) or hasattr(value, "dtype"):
-        number = float(value)
-        if math.isnan(number):
-            return "nan"
-        if math.isinf(number):
-            return "inf" if number > 0 else "-inf"
-        return number
+        from cases.case_files import json_float  # case files write numbers the same way
+        return json_float(value)
     return value
 
 
