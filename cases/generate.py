@@ -322,9 +322,12 @@ class _Builder:
         tags = ["fuzz"]
         if self.kinks:
             tags += ["kink", "nonsmooth"]
-        if any(text.startswith("atan2") for _, text in self.kinks):
+        nested = any(node[0] == "grad" for node in self.nodes)
+        if any(text.startswith("atan2") for _, text in self.kinks) or (self.kinks and nested):
             # The value itself is a convention: atan2(0, 0) = 0 and atan2(-0.0, -1) = -pi
-            # are IEEE's choices (signed zeros), undefined or pi in exact arithmetic.
+            # are IEEE's choices (signed zeros), undefined or pi in exact arithmetic; and a
+            # value that contains grad() at a kink is a derivative there (grad(relu(y), y) at
+            # y = 0: 0 in every framework, Heaviside(0) = 1/2 for sympy).
             tags.append("value-convention")
         if any(np.ndim(v) for v in self.inputs.values()):
             tags.append("tensor")

@@ -27,6 +27,7 @@ from .compare import (
     choose_reference,
     compare,
     detected_kink,
+    known_reason,
 )
 
 
@@ -149,7 +150,7 @@ def _taylor_rows(case: Any, results: list[Any]) -> list[dict]:
                      "reference_source": "taylor", "abs_err": float("nan"),
                      "rel_err": float("nan"), "ulp": float("nan"),
                      "status": "ok" if check.get("ok") else "mismatch",
-                     "known": "",
+                     "known": "" if check.get("ok") else known_reason(case, result.backend),
                      "mode": result.mode, "seconds": 0.0, "rtol": float("nan"),
                      "atol": float("nan"), "detail": check.get("note", "")})
     return rows
