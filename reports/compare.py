@@ -159,7 +159,7 @@ def compare(case: Any, results: Iterable[Any], reference: Reference | None = Non
                 if bound is None and result.dtype == "float32":
                     why_not = bounds.why_not(quantity)
             row.update(compare_values(value, ref, result.dtype, tolerance, bound=bound))
-            if why_not and not row["detail"]:
+            if why_not and (not row["detail"] or row["status"] == "nan-mismatch"):
                 row["detail"] = f"flat float32 tolerance: {why_not}"
             rows.append(classify(case, row, kink))
     return rows
@@ -292,6 +292,10 @@ def compare_values(value: Any, reference: Any, dtype: str, tolerance: dict[str, 
               "rel_err": float(np.max(rel_err)) if not np.isnan(rel_err).all() else np.nan,
               "ulp": ulp_distance(result[worst], ref[worst], dtype), "status": status,
               "detail": "", "tol": float(allowed[worst]), "bound": np.nan}
+    if status == "nan-mismatch":            # which side is NaN, and what the other holds
+        where = f" at {fields['index']}" if fields["index"] else ""
+        fields["detail"] = (f"{fields['result']!r}{where} where the reference is "
+                            f"{fields['reference']!r}")
     if bound is not None:
         fields["bound"] = float(np.asarray(bound)[worst])
         flat = tolerance["atol"] + tolerance["rtol"] * abs(fields["reference"])

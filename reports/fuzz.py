@@ -3,8 +3,9 @@
 `fuzz(n, seed)` generates cases `fuzz_case(seed, 0..n-1)` (`cases.generate` with a
 `RandomChooser` seeded by (seed, index), so any one case can be rebuilt alone, in a worker
 process or years later), runs each through `reports.runner.evaluate_case` (the oracles
-give the reference; the numeric oracle also detects kinks), and keeps every row that
-`is_unexplained`. Same seed, same cases, same verdict.
+give the reference; the numeric oracle also detects kinks), and keeps every row that is a
+`compare.is_disagreement` (a kink excuses derivatives, not values, unless the case is
+tagged `value-convention`). Same seed, same cases, same verdict.
 """
 
 from __future__ import annotations
@@ -28,13 +29,6 @@ def fuzz_case(seed: int, index: int):
     """The `index`-th case of the run seeded `seed` (the same case every time)."""
     from cases.generate import RandomChooser, generate
     return generate(RandomChooser(f"{seed}-{index}"), name=f"fuzz-s{seed}-{index}")
-
-
-def is_unexplained(row: dict, case: Any = None) -> bool:
-    """A disagreement nothing explains (`is_disagreement`). A kink excuses derivatives, not
-    values, unless the case is tagged `value-convention`: `compare.classify` decides that for
-    the report and for the fuzzer alike. `case` is accepted for callers that pass it."""
-    return is_disagreement(row)
 
 
 def signature(row: dict) -> str:
@@ -143,7 +137,7 @@ def fuzz(n: int, seed: int = 0, backends: Sequence[str] = BACKENDS,
         run.statuses.update(row["status"] for row in rows)
         run.tags.update(tags)
         case = fuzz_case(seed, index)
-        bad = [row for row in rows if is_unexplained(row, case)]
+        bad = [row for row in rows if is_disagreement(row)]
         if bad:
             run.findings.append(Finding(index, case, bad, rows))
     run.findings.sort(key=lambda finding: finding.index)

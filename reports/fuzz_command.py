@@ -109,7 +109,7 @@ def _replay(directory: str, backends: list[str], dtypes: list[str], order: int,
             timeout: float | None) -> int:
     from cases.case_files import load_cases
 
-    from .fuzz import is_unexplained
+    from .compare import is_disagreement
     from .report_command import verdict
     from .runner import evaluate_case
 
@@ -123,7 +123,7 @@ def _replay(directory: str, backends: list[str], dtypes: list[str], order: int,
     for case in chosen:
         rows = evaluate_case(case, backends, dtypes, order, timeout=timeout).rows
         every.extend(rows)
-        bad = [row for row in rows if is_unexplained(row, case)]
+        bad = [row for row in rows if is_disagreement(row)]
         failing += bool(bad)
         print(f"{case.name}: {'UNEXPLAINED' if bad else 'explained'}: {case.expr}")
         for row in bad:

@@ -95,19 +95,9 @@ def evaluate_case(case: Any, backends: Sequence[str], dtypes: Sequence[str], ord
     reference = choose_reference(results + extra)
     kink = detected_kink(results + extra)
     rows = compare(case, results, reference, kink=kink)
-    explain_nan(rows)
     if not kink:                            # no gradient exists at a kink to be checked
         rows.extend(_taylor_rows(case, results))
     return CaseRun(rows, results, reference)
-
-
-def explain_nan(rows: list[dict]) -> None:
-    """Say in each `nan-mismatch` row's detail which side is NaN and what the other holds."""
-    for row in rows:
-        if row["status"] == "nan-mismatch" and not row.get("detail"):
-            where = f" at {row['index']}" if row.get("index") else ""
-            row["detail"] = (f"{row['result']!r}{where} where the reference is "
-                             f"{row['reference']!r}")
 
 
 # Where the Taylor test cannot speak: no derivative (kinks), or f itself is at the edge of

@@ -25,7 +25,8 @@ from cases.case_files import write_case_file
 from cases.dag import Dag, DagFunction, arguments, evaluate, render
 from cases.generate import RandomChooser, generate, strategy
 from refad import parse
-from reports.fuzz import BACKENDS, fuzz, fuzz_case, is_unexplained
+from reports.compare import is_disagreement
+from reports.fuzz import BACKENDS, fuzz, fuzz_case
 from reports.runner import evaluate_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +41,7 @@ def _data(value):
 def _check_agreement(case, order: int = 2) -> None:
     backends = [name for name in BACKENDS if adapters.get(name).available()[0]]
     rows = evaluate_case(case, backends, ["float64"], order).rows
-    bad = [row for row in rows if is_unexplained(row, case)]
+    bad = [row for row in rows if is_disagreement(row)]
     point = ", ".join(f"{k}={np.asarray(v).tolist()}" for k, v in case.inputs.items())
     lines = [f"{row['backend']} {row['dtype']} {row['quantity'] or row['status']}: "
              f"{row['result']!r} vs reference {row['reference']!r} "
