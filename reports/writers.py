@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +23,7 @@ HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def atomic_write(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary sibling file and an atomic rename."""
-    path = Path(path)
-    temporary = _write_temporary(path, text)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_write_all({Path(path): text})
 
 
 def atomic_write_all(texts: dict[Path, str]) -> None:
@@ -37,35 +31,42 @@ def atomic_write_all(texts: dict[Path, str]) -> None:
 
     An exception or Ctrl-C while writing leaves every old file as it was and no temporary
     file behind; the renames run with SIGINT and SIGTERM held, so they finish together.
+
+    Why the temporary names are chosen before any file exists: Ctrl-C raises
+    KeyboardInterrupt between any two bytecodes, so a file made by `tempfile.mkstemp` can
+    exist before its name has reached a list the clean-up reads. Naming first and creating
+    second leaves no moment at which a temporary file exists that clean-up does not know.
     """
-    temporaries: list[tuple[Path, Path]] = []
+    pairs = [(_temporary_name(Path(path)), Path(path)) for path in texts]
     try:
-        for path, text in texts.items():
-            temporaries.append((_write_temporary(Path(path), text), Path(path)))
+        for (temporary, _), text in zip(pairs, texts.values(), strict=True):
+            _write_file(temporary, text)
         with signals_held():
-            for temporary, path in temporaries:
+            for temporary, path in pairs:
                 os.replace(temporary, path)
     except BaseException:
-        for temporary, _ in temporaries:
+        for temporary, _ in pairs:
             temporary.unlink(missing_ok=True)
         raise
 
 
-def _write_temporary(path: Path, text: str) -> Path:
-    """`text` in a new hidden `.NAME.*.tmp` beside `path`, flushed to disk; its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                         dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())     # mkstemp made it 0600
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return Path(temporary)
+def _temporary_name(path: Path) -> Path:
+    """A fresh hidden `.NAME.PID.RANDOM.tmp` beside `path` (the file is not made here)."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+
+
+def _write_file(temporary: Path, text: str) -> None:
+    """Create `temporary` (it must not exist yet) holding `text`, flushed to disk.
+
+    `os.open`'s mode passes through the umask, so the report gets the permissions any new
+    file of the user's would.
+    """
+    temporary.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 @contextmanager
@@ -100,12 +101,6 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         for number in dict.fromkeys(held):
             signal.raise_signal(number)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def json_number(value: Any) -> Any:

@@ -328,21 +328,22 @@ def test_ctrl_c_while_writing_the_second_file_keeps_the_previous_report(tmp_path
                          tmp_path)
     before = snapshot(tmp_path)
     newer = run([SEED], backends=["refad"], progress=False)      # both dtypes: other bytes
-    real = writers._write_temporary
+    real = writers._write_file
     written = []
 
-    def interrupted_on_the_second(path, text):
-        written.append(path.name)
+    def interrupted_on_the_second(temporary, text):
+        written.append(temporary.name)
         if len(written) == 2:
+            real(temporary, text)           # the file exists when the interrupt comes
             raise KeyboardInterrupt
-        return real(path, text)
+        return real(temporary, text)
 
-    monkeypatch.setattr(writers, "_write_temporary", interrupted_on_the_second)
+    monkeypatch.setattr(writers, "_write_file", interrupted_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         writers.write_report(newer, tmp_path)
-    assert written == ["report.csv", "report.json"]
+    assert [name.split(".")[1:3] for name in written] == [["report", "csv"], ["report", "json"]]
     assert snapshot(tmp_path) == before     # identical bytes, and no temporary file
-    monkeypatch.setattr(writers, "_write_temporary", real)
+    monkeypatch.setattr(writers, "_write_file", real)
     writers.write_report(newer, tmp_path)
     assert snapshot(tmp_path) != before
     assert_consistent(tmp_path)
