@@ -173,8 +173,12 @@ def test_typed_expression_gets_its_slider_and_gradient(page, url):
     open_explorer(page, url)
     page.fill("#expr", "sin(x)*x")
     page.press("#expr", "Enter")
-    page.wait_for_selector("#slider-x")
-    assert page.locator("#inputs input[type=range]").count() == 1
+    # The page opened with the first example's sliders (x and y): wait for them to be
+    # replaced, not for a slider-x that may still be the old one.
+    page.wait_for_function("() => !document.querySelector('#slider-y')")
+    sliders = page.eval_on_selector_all("#inputs input[type=range]",
+                                        "found => found.map(s => s.id)")
+    assert sliders == ["slider-x"]
     set_value(page, "x", "1")
     page.click("#backward")
     expected = engine(cases.expression_case("typed", "sin(x)*x", {"x": 1.0}, "test"))
