@@ -125,17 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (also used by the console script)."""
-    args = build_parser().parse_args(argv)
     handlers = {"grad": command_grad, "report": command_report, "list": command_list,
                 "trace": command_trace, "graph": command_graph, "explore": command_explore,
                 "bench": command_bench, "fuzz": command_fuzz}
+    command = "refad"
     try:
+        args = build_parser().parse_args(argv)      # Ctrl-C may come this early, too
+        command = f"refad {args.command}"
         return handlers[args.command](args)
     except UsageError as error:
-        print(f"refad {args.command}: {error}", file=sys.stderr)
+        print(f"{command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"refad {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:                 # `refad list | head`: the reader left early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -158,3 +158,18 @@ def test_the_where_nan_trap_typed_by_hand_exits_1():
     assert done.returncode == 1
     refad_result = json.loads(done.stdout)["results"][0]
     assert refad_result["grad"] == {"x": "nan"} and refad_result["status"] == "nan-mismatch"
+
+
+@pytest.mark.parametrize("where", ["parsing the arguments", "running the command"])
+def test_ctrl_c_gives_one_line_and_status_130(monkeypatch, capsys, where):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if where == "parsing the arguments":
+        monkeypatch.setattr(cli, "build_parser", interrupted)
+        said = "refad: interrupted"
+    else:
+        monkeypatch.setattr(cli, "command_list", interrupted)
+        said = "refad list: interrupted"
+    assert cli.main(["list"]) == 130
+    assert capsys.readouterr().err.strip() == said
