@@ -10,8 +10,6 @@ tagged `value-convention`). Same seed, same cases, same verdict.
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -21,7 +19,6 @@ from typing import Any
 from .compare import is_disagreement
 
 BACKENDS = ("refad", "torch", "jax", "sympy")
-CHUNK = 20          # cases per task sent to a worker process
 TIMEOUT = 120.0     # seconds one backend may spend on one case (past it: an `error` row)
 
 
@@ -29,6 +26,14 @@ def fuzz_case(seed: int, index: int):
     """The `index`-th case of the run seeded `seed` (the same case every time)."""
     from cases.generate import RandomChooser, generate
     return generate(RandomChooser(f"{seed}-{index}"), name=f"fuzz-s{seed}-{index}")
+
+
+def fuzz_case_named(name: str):
+    """The case `fuzz_case` named `name` ("fuzz-s7-42"), rebuilt from its seed and index."""
+    prefix, seed, index = name.split("-")
+    if prefix != "fuzz" or not seed.startswith("s"):
+        raise ValueError(f"{name!r} is not the name of a fuzz case (fuzz-sSEED-INDEX)")
+    return fuzz_case(int(seed[1:]), int(index))
 
 
 def signature(row: dict) -> str:
@@ -154,30 +159,23 @@ def evaluate_index(seed: int, index: int, backends: Sequence[str], dtypes: Seque
     return index, rows, case.tags
 
 
-def _evaluate_chunk(seed: int, indices: list[int], backends, dtypes, order, timeout) -> list:
-    return [evaluate_index(seed, index, backends, dtypes, order, timeout) for index in indices]
-
-
 def _evaluate_all(seed: int, indices: range, backends, dtypes, order: int, jobs: int,
                   timeout: float | None) -> Iterator[tuple[int, list[dict], tuple[str, ...]]]:
     if jobs <= 1:
         for index in indices:
             yield evaluate_index(seed, index, backends, dtypes, order, timeout)
         return
-    # Spawned processes, as in reports.runner: forking after JAX has started its threads
-    # can deadlock. A worker rebuilds each case from (seed, index): case functions are not
-    # sent, only numbers.
-    context = multiprocessing.get_context("spawn")
-    chunks = [list(indices[i:i + CHUNK]) for i in range(0, len(indices), CHUNK)]
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [pool.submit(_evaluate_chunk, seed, chunk, tuple(backends), tuple(dtypes),
-                               order, timeout) for chunk in chunks]
-        try:
-            for future in futures:
-                yield from future.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+    # The report's worker pool: spawned processes, each case with a deadline past which its
+    # worker is terminated (sympy stuck in one C call never feels the per-evaluation
+    # alarm), a crashed worker costing only its own case. A worker rebuilds each case from
+    # its name: case functions are not sent, only "fuzz-sSEED-INDEX".
+    from .workers import evaluate_in_workers
+
+    chosen = [fuzz_case(seed, index) for index in indices]
+    done = evaluate_in_workers(chosen, list(backends), list(dtypes), order, jobs, timeout,
+                               resolve=fuzz_case_named)
+    for index, case, case_run in zip(indices, chosen, done, strict=True):
+        yield index, case_run.rows, case.tags
 
 
 def _progress(items, total: int, enabled: bool):

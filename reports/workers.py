@@ -1,12 +1,14 @@
-"""Catalogue cases spread over worker processes, each case with a deadline.
+"""Cases spread over worker processes, each case with a deadline.
 
 A worker evaluates a case by name (case functions are lambdas, which do not pickle; names
-do). Each backend evaluation inside it has its own time limit (an alarm, see
-`adapters.time_limit`); but code stuck in one C call never returns to the interpreter to
-feel the alarm. So the parent gives every case a deadline (each evaluation's limit, times the
-evaluations, plus slack) and, when one passes, terminates the pool's processes, records
-`error` rows for that case, and goes on with a fresh pool: one hung backend costs one case,
-not the run. Cases that were in flight beside it are simply run again.
+do): a catalogue name by default, or any name a `resolve` function can turn back into its
+case (`refad fuzz` rebuilds "fuzz-s7-42" from its seed and index). Each backend evaluation
+inside it has its own time limit (an alarm, see `adapters.time_limit`); but code stuck in
+one C call never returns to the interpreter to feel the alarm. So the parent gives every
+case a deadline (each evaluation's limit, times the evaluations, plus slack) and, when one
+passes, terminates the pool's processes, records `error` rows for that case, and goes on
+with a fresh pool: one hung backend costs one case, not the run. Cases that were in flight
+beside it are simply run again.
 
 Workers ignore SIGINT from the moment they start, so Ctrl-C at a terminal (which signals
 the whole process group) interrupts only the parent, which stops the workers and exits
@@ -20,7 +22,7 @@ import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
@@ -35,13 +37,15 @@ DEADLINE_SLACK = 30.0
 
 
 def evaluate_in_workers(chosen: list[Any], names: Sequence[str], dtypes: Sequence[str],
-                        order: int, jobs: int, timeout: float | None) -> Iterator[Any]:
+                        order: int, jobs: int, timeout: float | None,
+                        resolve: Callable[[str], Any] | None = None) -> Iterator[Any]:
     """Yield each case's CaseRun in the order of `chosen`, computed by `jobs` processes.
 
     At most `jobs` cases are in flight, so a case starts when it is submitted and its
-    deadline can be counted from then.
+    deadline can be counted from then. `resolve` (a module-level function, so that it
+    pickles) turns a case's name back into the case in a worker; None: `cases.get`.
     """
-    schedule = _Schedule(chosen, names, dtypes, order, jobs, timeout)
+    schedule = _Schedule(chosen, names, dtypes, order, jobs, timeout, resolve)
     emitted = 0
     try:
         while emitted < len(chosen):
@@ -56,9 +60,9 @@ def evaluate_in_workers(chosen: list[Any], names: Sequence[str], dtypes: Sequenc
 class _Schedule:
     """The cases waiting, running (with their deadlines) and finished, and the pool."""
 
-    def __init__(self, chosen, names, dtypes, order, jobs, timeout) -> None:
+    def __init__(self, chosen, names, dtypes, order, jobs, timeout, resolve) -> None:
         self.names, self.dtypes, self.order = list(names), list(dtypes), order
-        self.jobs, self.timeout = jobs, timeout
+        self.jobs, self.timeout, self.resolve = jobs, timeout, resolve
         self.budget = case_deadline(names, dtypes, timeout)
         self.waiting: list[tuple[int, Any]] = list(enumerate(chosen))
         self.running: dict[concurrent.futures.Future, tuple[int, Any, float]] = {}
@@ -77,8 +81,9 @@ class _Schedule:
             try:
                 # A submit may start a worker process (a spawn pool starts them as needed).
                 with _sigint_ignored_by_children():
-                    future = self.pool.submit(_evaluate_named, case.name, self.names,
-                                              self.dtypes, self.order, self.timeout)
+                    future = self.pool.submit(_evaluate_named, case.name, self.resolve,
+                                              self.names, self.dtypes, self.order,
+                                              self.timeout)
             except BrokenProcessPool:       # a worker died since the last look
                 self.waiting.append((index, case))
                 self._restart()
@@ -171,13 +176,14 @@ def failed_case(case: Any, names: Sequence[str], dtypes: Sequence[str], order: i
     return CaseRun(compare(case, results, Reference({}, {})), results, Reference({}, {}))
 
 
-def _evaluate_named(name: str, backends: list[str], dtypes: list[str], order: int,
-                    timeout: float | None) -> Any:
-    """In a worker: `evaluate_case` for the catalogue case called `name`."""
+def _evaluate_named(name: str, resolve: Callable[[str], Any] | None, backends: list[str],
+                    dtypes: list[str], order: int, timeout: float | None) -> Any:
+    """In a worker: `evaluate_case` for the case called `name` (`resolve` finds it)."""
     import cases
 
     from .runner import evaluate_case
-    return evaluate_case(cases.get(name), backends, dtypes, order, timeout=timeout)
+    case = cases.get(name) if resolve is None else resolve(name)
+    return evaluate_case(case, backends, dtypes, order, timeout=timeout)
 
 
 def _start_worker(registrations: dict[str, tuple[str, str]]) -> None:

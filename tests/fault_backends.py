@@ -22,7 +22,8 @@ import numpy as np
 from adapters.refad_backend import RefadBackend
 
 GIVE_UP = 20.0
-HANG_ON = ("seed-multivariate",)
+# More names can come through the environment, which spawned worker processes inherit.
+HANG_ON = ("seed-multivariate", *filter(None, os.environ.get("REFAD_TEST_HANG_ON", "").split(",")))
 
 
 class Raising(RefadBackend):

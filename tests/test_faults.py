@@ -263,6 +263,22 @@ def test_a_worker_that_dies_costs_only_its_own_case(faults):
     assert set(rows.case) == {case.name for case in THREE}
 
 
+def test_refad_fuzz_workers_have_deadlines_too(faults, monkeypatch):
+    """`refad fuzz --jobs` runs on the same pool: a worker stuck in C costs its case only."""
+    from reports.fuzz import fuzz, fuzz_case
+
+    stuck = fuzz_case(1, 2).name
+    monkeypatch.setenv("REFAD_TEST_HANG_ON", stuck)     # read by the spawned workers
+    monkeypatch.setattr(workers, "DEADLINE_SLACK", 8.0)
+    found = fuzz(4, seed=1, backends=("fault-stuck",), order=1, jobs=2, progress=False,
+                 timeout=1.0)
+    assert found.cases == 4
+    assert [finding.index for finding in found.findings] == [2]
+    rows = found.findings[0].rows
+    assert {row["status"] for row in rows} == {"error"}
+    assert rows[0]["detail"].startswith("no answer within the case's deadline of")
+
+
 # ---- the command line, end to end ----------------------------------------------------------
 
 REGISTERED_CLI = ("import sys; sys.path.insert(0, 'tests'); import fault_backends; "

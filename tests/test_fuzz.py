@@ -174,6 +174,14 @@ def test_fuzz_counts_every_expression_and_finds_nothing_in_a_small_run():
     assert "6 expressions" in run.summary()
 
 
+def test_fuzz_in_worker_processes_gives_the_same_rows_as_in_process():
+    alone = fuzz(3, seed=1, backends=("refad",), order=1, progress=False, start=5)
+    pooled = fuzz(3, seed=1, backends=("refad",), order=1, progress=False, start=5, jobs=2)
+    assert pooled.cases == alone.cases == 3
+    assert pooled.rows == alone.rows and pooled.statuses == alone.statuses
+    assert pooled.tags == alone.tags
+
+
 def _refad(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "refad", *args], cwd=cwd, env=env,
