@@ -100,11 +100,15 @@ def _mark_needed(order: list[Tensor], targets: set[int], stamp: int) -> None:
 
 def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | None = None,
                  create_graph: bool = False,
-                 on_step: Callable[[Step], None] | None = None) -> dict[int, Any]:
+                 on_step: Callable[[Step], None] | None = None,
+                 on_target: Callable[[Tensor, Any], None] | None = None) -> dict[int, Any]:
     """Push `seeds` (d root / d root) back through the graph of `roots`.
 
     With `targets` (ids of tensors), return their gradients by id and touch no `.grad`;
-    without, accumulate into the `.grad` of every leaf that requires grad.
+    without, accumulate into the `.grad` of every leaf that requires grad. With `on_target`
+    as well, each target's gradient is handed to `on_target(tensor, gradient)` once it is
+    complete, and not kept: a caller that wants every node's gradient (the rounding-error
+    model) then holds one at a time, not the whole graph's worth.
 
     Without `create_graph` the VJPs see raw values (floats, numpy arrays), so nothing is
     recorded and each step costs a few arithmetic operations. With it they see the tensors
@@ -135,7 +139,10 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
                 quiet.__enter__()
                 Quiet.depth += 1
             if targets is not None and id(node) in targets:
-                captured[id(node)] = g
+                if on_target is None:
+                    captured[id(node)] = g
+                else:
+                    on_target(node, g)
             prim = node.prim
             if prim is None:
                 if targets is None:

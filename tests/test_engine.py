@@ -943,3 +943,27 @@ def test_no_warnings_when_imported_inside_catch_warnings():
             "warnings.simplefilter('error', RuntimeWarning)\n" + INF_AND_NAN)
     result = run_python(code)
     assert result.returncode == 0, result.stderr
+
+
+def test_on_target_hands_each_gradient_over_once_complete_and_keeps_none():
+    from refad.backward import run_backward, topological_order
+
+    x = refad.tensor(np.array([0.5, -1.5]), requires_grad=True)
+    y = refad.sin(x) * x
+    out = (y + y * y).sum()                 # y is used twice: its gradient has two parts
+    order = topological_order([out])
+    targets = {id(node) for node in order}
+    kept = run_backward([out], [1.0], targets=targets)
+    handed: dict[int, np.ndarray] = {}
+
+    def receive(node, gradient):
+        assert id(node) not in handed       # once per node, when complete
+        handed[id(node)] = np.array(gradient)
+
+    assert run_backward([out], [1.0], targets=targets, on_target=receive) == {}
+    assert handed.keys() == kept.keys() == targets
+    for key, gradient in kept.items():
+        np.testing.assert_array_equal(handed[key], gradient)
+    y_data = np.sin(x.data) * x.data
+    np.testing.assert_array_equal(handed[id(y)], 1.0 + 2.0 * y_data)
+    assert x.grad is None                   # targets: no .grad is touched
