@@ -166,20 +166,25 @@ def case_bounds(case: Any, order: int) -> Bounds:
                 return _checked(bounds)
             names = case.differentiated
             wrt = [inputs[name] for name in names]
+            wanted = [_affordable(bounds, f"d/d{name}", x.size)
+                      for name, x in zip(names, wrt, strict=True)]
+            pairs = hessian_pairs(names) if order >= 2 else []
+            size = {name: x.size for name, x in zip(names, wrt, strict=True)}
+            wanted_pairs = [(a, b) for a, b in pairs
+                            if _affordable(bounds, f"d2/d{a}d{b}", size[a] * size[b])]
+            # The recorded gradient is a graph several times the size of the inputs: build
+            # it only when some bound will walk it (not for a 10^7-element input).
             grads = [None] * len(wrt)
-            if out.requires_grad:
+            if out.requires_grad and (any(wanted) or wanted_pairs):
                 grads = list(refad.autograd.grad(out, wrt, create_graph=True,
                                                  allow_unused=True))
-            for name, g, x in zip(names, grads, wrt, strict=True):
-                if _affordable(bounds, f"d/d{name}", x.size):
+            for name, g, x, want in zip(names, grads, wrt, wanted, strict=True):
+                if want:
                     bounds.put(f"d/d{name}", element_bounds(g, x.shape))
-            if order >= 2:
-                position = {name: i for i, name in enumerate(names)}
-                for a, b in hessian_pairs(names):
-                    x_a, x_b = wrt[position[a]], wrt[position[b]]
-                    if _affordable(bounds, f"d2/d{a}d{b}", x_a.size * x_b.size):
-                        bounds.put(f"d2/d{a}d{b}", _hessian_bounds(grads[position[a]],
-                                                                   x_a, x_b))
+            position = {name: i for i, name in enumerate(names)}
+            for a, b in wanted_pairs:
+                x_a, x_b = wrt[position[a]], wrt[position[b]]
+                bounds.put(f"d2/d{a}d{b}", _hessian_bounds(grads[position[a]], x_a, x_b))
     except Exception as error:  # noqa: BLE001 -- the row falls back to the flat rule
         return Bounds(reason=f"refad could not evaluate the case ({type(error).__name__}: "
                              f"{error})")
@@ -256,15 +261,17 @@ def first_order_bound(q: Any, seed: Any, order: list | None = None) -> tuple[flo
     """
     from refad.backward import run_backward, topological_order
     order = topological_order([q]) if order is None else order
-    adjoints = run_backward([q], [seed], targets={id(node) for node in order})
-    total32 = total64 = 0.0
-    for node in order:
-        adjoint = adjoints.get(id(node))
-        if adjoint is not None:
-            adjoint = np.abs(np.asarray(adjoint, dtype=np.float64))
-            total32 += node_error(node, adjoint, "float32")
-            total64 += node_error(node, adjoint, "float64")
-    return total32, total64
+    totals = [0.0, 0.0]
+
+    def add(node: Any, adjoint: Any) -> None:
+        # Called as each node's adjoint is complete, which is then dropped: on a large
+        # input one adjoint array is alive at a time, not one per node.
+        adjoint = np.abs(np.asarray(adjoint, dtype=np.float64))
+        totals[0] += node_error(node, adjoint, "float32")
+        totals[1] += node_error(node, adjoint, "float64")
+
+    run_backward([q], [seed], targets={id(node) for node in order}, on_target=add)
+    return totals[0], totals[1]
 
 
 def node_error(node: Any, adjoint: np.ndarray, dtype: str = "float32") -> float:
@@ -274,8 +281,9 @@ def node_error(node: Any, adjoint: np.ndarray, dtype: str = "float32") -> float:
     if node.prim is None:                   # an input, rounded once to float32
         if dtype == "float64":
             return 0.0                      # the inputs are float64 numbers
-        rounded = value.astype(np.float32).astype(np.float64)
-        return _weighted(adjoint, np.abs(value - rounded))
+        error = value.astype(np.float32).astype(np.float64)
+        np.subtract(value, error, out=error)
+        return _weighted(adjoint, np.abs(error, out=error))
     name = node.prim.name
     underflow = float(np.sum(adjoint)) * tiny
     if name in REDUCTIONS:
@@ -292,9 +300,18 @@ def node_error(node: Any, adjoint: np.ndarray, dtype: str = "float32") -> float:
 def _weighted(adjoint: np.ndarray, error: np.ndarray) -> float:
     """sum |dq/dv| * error over the elements that can move q: an element with a zero adjoint
     (the branch `where` did not pick) or no error (an exact input) adds nothing, even where
-    the other factor is NaN (the where-NaN trap's adjoint) or inf."""
+    the other factor is NaN (the where-NaN trap's adjoint) or inf.
+
+    `error` is the caller's fresh array and is overwritten: on a 10^7-element input each
+    temporary is another 76 MB.
+    """
     with np.errstate(all="ignore"):
-        return float(np.sum(np.where((adjoint == 0) | (error == 0), 0.0, adjoint * error)))
+        if type(error) is not np.ndarray or error.shape != np.shape(adjoint):
+            return float(np.sum(np.where((adjoint == 0) | (error == 0), 0.0, adjoint * error)))
+        nothing = (adjoint == 0) | (error == 0)
+        np.multiply(error, adjoint, out=error)
+        error[nothing] = 0.0
+        return float(np.sum(error))
 
 
 def _reduction_error(node: Any) -> np.ndarray:
