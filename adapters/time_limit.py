@@ -10,6 +10,10 @@ Limits, stated plainly:
 - Python runs the handler between bytecodes: code stuck inside one C call that never returns
   to the interpreter is not interrupted. The report runner's worker processes cover that
   case with a deadline per case, after which the parent terminates the worker.
+- Where the handler happens to run inside a garbage-collector callback or a `__del__`
+  (JAX registers one of the former), Python prints the exception and carries on, so the
+  timer is re-armed before each raise and rings again every `RING_AGAIN` seconds until the
+  block has ended. (Found by `refad fuzz`: a 120 s limit swallowed in `_xla_gc_callback`.)
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+
+RING_AGAIN = 0.5    # seconds between rings, should one be swallowed
 
 
 class EvaluationTimeout(BaseException):
@@ -45,6 +52,7 @@ def time_limit(seconds: float | None) -> Iterator[bool]:
 
     def ring(signum, frame):
         if armed[0]:                        # a late ring after the block ended is dropped
+            signal.setitimer(signal.ITIMER_REAL, RING_AGAIN)    # in case this one is lost
             raise EvaluationTimeout(float(seconds))
 
     previous = signal.signal(signal.SIGALRM, ring)

@@ -9,6 +9,7 @@ report is written, and the exit status is 1. The misbehaving backends live in
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -144,6 +145,28 @@ def test_time_limit_stops_a_loop_and_puts_the_old_handler_back():
             pass
     assert 0.15 < time.monotonic() - start < 5
     assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_time_limit_rings_again_when_python_swallows_the_first_ring():
+    """An exception raised in a gc callback is printed and ignored (JAX has such a
+    callback): the limit must not be lost with it."""
+    def slow_callback(phase, info):
+        until = time.monotonic() + 1.0
+        while phase == "start" and time.monotonic() < until:
+            pass                            # the 0.2 s alarm rings in here
+
+    start = time.monotonic()
+    gc.callbacks.append(slow_callback)
+    try:
+        with pytest.raises(EvaluationTimeout), time_limit(0.2):
+            gc.collect()
+            while time.monotonic() - start < 10:
+                pass
+    finally:
+        gc.callbacks.remove(slow_callback)
+    assert time.monotonic() - start < 5
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
