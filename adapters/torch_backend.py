@@ -40,20 +40,26 @@ class TorchBackend(Backend):
         if not isinstance(out, torch.Tensor):     # a case that returns a plain number
             out = torch.tensor(out, dtype=torch_dtype)
         result = Result(self.name, case.name, dtype, order,
-                        value=as_numpy(out.detach().numpy(), dtype))
+                        value=as_numpy(_numpy(out), dtype))
         if order < 1:
             return result
         names = case.differentiated
         wrt = [inputs[name] for name in names]
         grads = _first_order(out, wrt, create_graph=order >= 2)
         for name, g in zip(names, grads, strict=True):
-            result.grad[name] = as_numpy(g.detach().numpy(), dtype)
+            result.grad[name] = as_numpy(_numpy(g), dtype)
         if order >= 2:
             position = {name: i for i, name in enumerate(names)}
             for a, b in hessian_pairs(names):
                 block = _hessian_block(grads[position[a]], wrt[position[b]])
-                result.hessian[(a, b)] = as_numpy(block.numpy(), dtype)
+                result.hessian[(a, b)] = as_numpy(_numpy(block), dtype)
         return result
+
+
+def _numpy(tensor):
+    """A tensor's numbers as numpy. `force=True` because a gradient may be one of torch's
+    ZeroTensors (sign's derivative, and so abs's second), which `.numpy()` refuses."""
+    return tensor.detach().numpy(force=True)
 
 
 def _first_order(out, wrt: list, create_graph: bool) -> list:
