@@ -37,6 +37,7 @@ from .sympy_ops import (
     DIGITS,
     MAX_CALLS,
     Inexpressible,
+    constants_as_symbols,
     exact_number,
     ieee_value,
     namespace,
@@ -113,6 +114,8 @@ class SympyBackend(Backend):
             raw = sp.sympify(_built(case, namespace(), symbols))
             # Floats enter through Python operators (x * 0.1): take them exactly.
             exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
+            # ... and as symbols while sympy works: its assumption queries choke on them.
+            exact, constants = constants_as_symbols(exact)
             _check_size(exact, "the expression", MAX_TREE)
             names = case.differentiated
             first = {}
@@ -125,12 +128,13 @@ class SympyBackend(Backend):
             result.error = f"sympy: case {case.name!r}: {error}"
             return result
         point = {symbols[name]: exact_number(value) for name, value in case.inputs.items()}
+        point.update(constants)
         notes: list[str] = []
-        formula = {"value": _printed(exact)}
+        formula = {"value": _printed(exact, constants)}
         result.value = np.asarray(_evaluate_at(exact, point, "value", notes))
         for name, derivative in first.items():
             result.grad[name] = np.asarray(_evaluate_at(derivative, point, f"d/d{name}", notes))
-            formula[f"d/d{name}"] = _printed(derivative)
+            formula[f"d/d{name}"] = _printed(derivative, constants)
         second = {}
         try:
             for a, b in hessian_pairs(names) if order >= 2 else ():
@@ -143,7 +147,7 @@ class SympyBackend(Backend):
         for (a, b), derivative in second.items():
             key = f"d2/d{a}d{b}"
             result.hessian[(a, b)] = np.asarray(_evaluate_at(derivative, point, key, notes))
-            formula[key] = _printed(derivative)
+            formula[key] = _printed(derivative, constants)
         result.info = {"formula": formula, "digits": DIGITS,
                        "reference": "exact, rounded once to float64 (for every dtype)"}
         if notes:
@@ -216,18 +220,20 @@ def _check_size(expr, what: str, limit: int) -> None:
                             "oracle; the numeric oracle covers it")
 
 
-def _printed(expr) -> str:
+def _printed(expr, constants: dict) -> str:
     """The formula as text, as `diff` leaves it (already canonical: `y + cos(x)`).
 
-    Constants that came in as floats are exact binary fractions here; they print as the
-    float they equal (0.1, not 3602879701896397/36028797018963968). Not simplified:
+    Constants that came in as floats are symbols here (`constants`: their exact binary
+    fractions); they print as the float they equal (0.1, not 3602879701896397/2**55), as
+    does any other fraction with a large denominator. Not simplified:
     `simplify` costs 0.02 s to 5 s per formula (tanh's second derivatives) and as often
     reads worse (`w*(1 - tanh(u)**2)` becomes `-w*tanh(u)**2 + w`).
     """
     import sympy as sp
 
-    binary = {r: sp.Float(r.p / r.q) for r in expr.atoms(sp.Rational) if r.q > 1024}
-    return str(expr.xreplace(binary) if binary else expr)
+    floats = {symbol: sp.Float(value.p / value.q) for symbol, value in constants.items()}
+    floats.update((r, sp.Float(r.p / r.q)) for r in expr.atoms(sp.Rational) if r.q > 1024)
+    return str(expr.xreplace(floats) if floats else expr)
 
 
 class Unevaluable(Exception):

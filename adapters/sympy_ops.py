@@ -125,6 +125,32 @@ def to_float64(number) -> float:
     return float(str(sp.Float(number, DIGITS)))
 
 
+def constants_as_symbols(expr) -> tuple[Any, dict]:
+    """`expr` with each float constant replaced by a symbol that knows its sign, and
+    {symbol: exact value} to put back with the point.
+
+    A float constant is an exact binary fraction (0.1 is 3602879701896397/2**55). Left as a
+    number, it ends up in the polynomials behind sympy's assumption queries (is
+    log(tanh(u**u)) real? asks for gcds), whose coefficients then grow without bound:
+    found by fuzzing (fuzz-s17-788), d2/dx2 of tanh((0.1 x cos x)**(0.1 x cos x)) grew
+    by 170 MB a second until the time limit; with 0.1 a positive symbol it takes 0.03 s.
+    Integers and small fractions (1/2, 3/4) stay numbers: they are harmless and sympy
+    simplifies with them.
+    """
+    import sympy as sp
+
+    values: dict = {}
+    rules: dict = {}
+    for number in sorted(expr.atoms(sp.Rational), key=float):
+        if number.q <= 1024:
+            continue
+        sign = {"positive": True} if number > 0 else {"negative": True}
+        symbol = sp.Dummy(f"c{len(rules)}", **sign)
+        rules[number] = symbol
+        values[symbol] = number
+    return (expr.xreplace(rules) if rules else expr), values
+
+
 def ieee_value(expr, point: dict) -> float:
     """`expr` at a point where sympy says zoo, read node by node with IEEE conventions where
     the sign is clear (log(0) = -inf, 0**-p = +inf, as float backends compute), else nan."""

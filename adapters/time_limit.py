@@ -24,7 +24,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-
 RING_AGAIN = 0.5    # seconds between rings, should one be swallowed
 
 
