@@ -4,7 +4,8 @@ A backend turns a `Case` at a dtype and derivative order into numpy numbers: the
 gradient with respect to each input, and (order 2) the blocks of the Hessian. Whatever goes
 wrong inside a backend becomes a `Result` with status `error` and the message; nothing a
 backend does stops a run: not an exception, not numbers of the wrong shape or type (checked
-by `check_shapes` after every evaluation), not a hang past the time limit (`time_limit`).
+by `check_shapes` after every evaluation), not a hang past the time limit nor a growth past
+the memory budget (`adapters.limits`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .time_limit import EvaluationTimeout, time_limit
+from .limits import EvaluationOutOfMemory, EvaluationTimeout, limits, memory_budget
 
 DTYPES = ("float64", "float32")
 
@@ -89,7 +90,9 @@ class Backend:
             dtype: "float64" or "float32".
             order: 1 for the gradient, 2 to add the Hessian blocks.
             timeout: seconds this evaluation may take (None: no limit). Enforced with an
-                alarm signal, so only in the main thread; see `adapters.time_limit`.
+                alarm signal, so only in the main thread; see `adapters.limits`. With it
+                comes a memory budget: the process may grow by a third of the memory
+                available when the evaluation starts (at least 1 GiB).
         """
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
@@ -103,10 +106,13 @@ class Backend:
                           error=reason)
         start = time.perf_counter()
         try:
-            with time_limit(timeout):
+            with limits(timeout, memory_budget() if timeout else None):
                 result = self._evaluate(case, dtype, order)
         except EvaluationTimeout as error:
             result = self._failed(case, dtype, order, f"timed out after {error} s (--timeout)")
+        except EvaluationOutOfMemory as error:
+            result = self._failed(case, dtype, order, f"stopped: the process {error} (a "
+                                                      "third of the memory available)")
         except Exception as error:  # noqa: BLE001 -- a backend failing is a finding, not a crash
             result = self._failed(case, dtype, order, _describe(error))
         if result.status == "ok":

@@ -259,20 +259,38 @@ def _delta_value(delta):
     return sp.nan
 
 
-def _step_value(step):
-    """Heaviside(u) at a point: 1 or 0 by the sign of u at DIGITS digits (Heaviside(0)
-    stays sympy's 1/2). sympy settles it only when it can prove the sign, and evalf leaves
-    Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is."""
+def _signs_decided(expr, point: dict):
+    """`expr` with each Heaviside(u) and sign(u) replaced by its value at the point, from the
+    sign of u at DIGITS digits (Heaviside(0) stays sympy's 1/2, sign(0) is 0).
+
+    Decided before the point goes in, on an unevaluated copy of u: substituting numbers
+    lets sympy settle Heaviside(u) at once by `u.is_positive`, which it works out at a few
+    digits. Found by fuzzing (fuzz-s18-231): at x = 1/2, u = x**x - atan2(sin(tan(x)),
+    sqrt(x) - x**x) is -0.86, but sqrt(x) - x**x is 2e-72 (x**x at 90 digits), read as
+    negative at low precision, so atan2 fell on the other side and Heaviside(u) was 1:
+    d/dx max(...) was -0.726 against the true -0.943. Also: evalf leaves
+    Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is.
+    """
     import sympy as sp
     from sympy.core.evalf import PrecisionExhausted
 
-    try:
-        number = step.args[0].evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
-    except PrecisionExhausted:      # zero to MAX_DIGITS digits
-        return step.func(sp.Integer(0), *step.args[1:])
-    if number.is_Number and number.is_finite and number != 0:
-        return sp.Integer(1) if number > 0 else sp.Integer(0)
-    return step
+    rules = {}
+    for step in expr.atoms(sp.Heaviside, sp.sign):
+        with sp.evaluate(False):
+            argument = step.args[0].xreplace(point)
+        try:
+            number = argument.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+        except PrecisionExhausted:      # zero to MAX_DIGITS digits
+            number = sp.Integer(0)
+        if not (number.is_Number and number.is_finite):
+            continue                    # left to sympy, after the point goes in
+        if isinstance(step, sp.sign):
+            rules[step] = sp.Integer(int(bool(number > 0)) - int(bool(number < 0)))
+        elif number == 0:
+            rules[step] = step.func(sp.Integer(0), *step.args[1:])
+        else:
+            rules[step] = sp.Integer(1) if number > 0 else sp.Integer(0)
+    return expr.xreplace(rules) if rules else expr
 
 
 # What sympy says when a comparison meets nan or a complex number (see `_evaluate_at`).
@@ -344,9 +362,7 @@ def _evaluate_number(expr, point: dict, quantity: str, notes: list[str]) -> floa
     import sympy as sp
     from sympy.core.evalf import PrecisionExhausted
 
-    at = _numeric_powers(_decided(expr, point), point).xreplace(point)
-    steps = {step: _step_value(step) for step in at.atoms(sp.Heaviside)}
-    at = at.xreplace(steps) if steps else at
+    at = _signs_decided(_numeric_powers(_decided(expr, point), point), point).xreplace(point)
     deltas = {delta: _delta_value(delta) for delta in at.atoms(sp.DiracDelta)}
     at = at.xreplace(deltas) if deltas else at
     deltas = [delta for delta, value in deltas.items() if value is sp.nan]

@@ -3,7 +3,7 @@
 A worker evaluates a case by name (case functions are lambdas, which do not pickle; names
 do): a catalogue name by default, or any name a `resolve` function can turn back into its
 case (`refad fuzz` rebuilds "fuzz-s7-42" from its seed and index). Each backend evaluation
-inside it has its own time limit (an alarm, see `adapters.time_limit`); but code stuck in
+inside it has its own time limit (an alarm, see `adapters.limits`); but code stuck in
 one C call never returns to the interpreter to feel the alarm. So the parent gives every
 case a deadline (each evaluation's limit, times the evaluations, plus slack) and, when one
 passes, terminates the pool's processes, records `error` rows for that case, and goes on

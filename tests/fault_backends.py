@@ -90,7 +90,7 @@ class Stuck(RefadBackend):
     happens while C code that never returns to the interpreter holds the main thread
     (blocking the signal for one thread is not enough: the kernel hands a process signal to
     any other thread, and Python then runs the handler in the main thread). Only the
-    parent's per-case deadline, which terminates the worker, stops it. (`time_limit` puts
+    parent's per-case deadline, which terminates the worker, stops it. (`limits` puts
     its own handler back afterwards, should it ever return.)
     """
 
@@ -118,8 +118,29 @@ class Crashing(RefadBackend):
         return super()._evaluate(case, dtype, order)
 
 
+class Hogging(RefadBackend):
+    """On `HANG_ON` cases, takes memory 64 MB at a time (written, so resident), like the
+    exact oracle on an expression that blows up; it stops by itself at `HOG_CAP` bytes and
+    then answers, so a memory budget that fails shows up as an `ok` row."""
+
+    name = "fault-hog"
+
+    def _evaluate(self, case, dtype, order):
+        kept = []
+        start = time.monotonic()
+        while case.name in HANG_ON and len(kept) * 2**26 < HOG_CAP \
+                and time.monotonic() - start < GIVE_UP:
+            kept.append(np.ones(2**23))     # 64 MB
+            time.sleep(0.02)
+        del kept
+        return super()._evaluate(case, dtype, order)
+
+
+HOG_CAP = 1.5 * 2**30
+
+
 FAULTS = {cls.name: cls.__name__ for cls in (Raising, NanEverywhere, WrongShape, Sleeping,
-                                             Spinning, Stuck, Crashing)}
+                                             Spinning, Stuck, Crashing, Hogging)}
 
 
 def register_all() -> None:

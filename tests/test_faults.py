@@ -27,7 +27,7 @@ import pytest
 import adapters
 import cases
 from adapters.base import Backend, Result
-from adapters.time_limit import EvaluationTimeout, time_limit
+from adapters.limits import EvaluationOutOfMemory, EvaluationTimeout, limits
 from cases.case import expression_case
 from reports import cli, workers, writers
 from reports.compare import is_disagreement
@@ -139,7 +139,7 @@ def test_register_and_unregister_a_backend_by_module_path(faults):
 def test_time_limit_stops_a_loop_and_puts_the_old_handler_back():
     before = signal.getsignal(signal.SIGALRM)
     start = time.monotonic()
-    with pytest.raises(EvaluationTimeout), time_limit(0.2) as enforced:
+    with pytest.raises(EvaluationTimeout), limits(0.2) as enforced:
         assert enforced
         while True:
             pass
@@ -160,7 +160,7 @@ def test_time_limit_rings_again_when_python_swallows_the_first_ring():
     start = time.monotonic()
     gc.callbacks.append(slow_callback)
     try:
-        with pytest.raises(EvaluationTimeout), time_limit(0.2):
+        with pytest.raises(EvaluationTimeout), limits(0.2):
             gc.collect()
             while time.monotonic() - start < 10:
                 pass
@@ -170,12 +170,41 @@ def test_time_limit_rings_again_when_python_swallows_the_first_ring():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_a_memory_budget_stops_a_growing_block_and_only_with_a_time_limit():
+    kept = []
+    start = time.monotonic()
+    with pytest.raises(EvaluationOutOfMemory, match="past its budget of 0.2 GiB"), \
+            limits(30.0, memory=0.2 * 2**30) as enforced:
+        assert enforced
+        while time.monotonic() - start < 20:
+            kept.append(np.ones(2**20))     # 8 MB, written
+            time.sleep(0.005)
+    grown = len(kept) * 8
+    del kept
+    assert time.monotonic() - start < 10
+    assert 200 < grown < 1500, grown        # stopped within a second or two of the budget
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    with limits(None, memory=1.0) as enforced:  # no time limit: no budget either
+        assert not enforced
+        np.ones(2**20)
+
+
+def test_a_backend_that_eats_memory_is_an_error_row(faults, monkeypatch):
+    monkeypatch.setattr(adapters.base, "memory_budget", lambda: 0.3 * 2**30)
+    result = adapters.get("fault-hog").evaluate(cases.get(HANGS), "float64", 1, timeout=30.0)
+    assert result.status == "error"
+    assert result.error.startswith("stopped: the process grew by ")
+    assert "past its budget of 0.3 GiB (a third of the memory available)" in result.error
+    assert adapters.get("fault-hog").evaluate(cases.get("seed-neuron"), "float64", 1,
+                                              timeout=30.0).status == "ok"
+
+
 def test_time_limit_resumes_a_timer_that_was_already_running():
     rang = []
     previous = signal.signal(signal.SIGALRM, lambda *_: rang.append(True))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)
-        with time_limit(5.0):
+        with limits(5.0):
             time.sleep(0.05)
         left, _ = signal.getitimer(signal.ITIMER_REAL)
         assert 0.2 < left < 0.5             # the outer timer goes on, less the time spent
@@ -190,7 +219,7 @@ def test_time_limit_outside_the_main_thread_is_not_enforced():
     seen = []
 
     def work():
-        with time_limit(0.01) as enforced:
+        with limits(0.01) as enforced:
             time.sleep(0.05)
         seen.append(enforced)
 
