@@ -263,21 +263,21 @@ def _signs_decided(expr, point: dict):
     """`expr` with each Heaviside(u) and sign(u) replaced by its value at the point, from the
     sign of u at DIGITS digits (Heaviside(0) stays sympy's 1/2, sign(0) is 0).
 
-    Decided before the point goes in, on an unevaluated copy of u: substituting numbers
-    lets sympy settle Heaviside(u) at once by `u.is_positive`, which it works out at a few
-    digits. Found by fuzzing (fuzz-s18-231): at x = 1/2, u = x**x - atan2(sin(tan(x)),
-    sqrt(x) - x**x) is -0.86, but sqrt(x) - x**x is 2e-72 (x**x at 90 digits), read as
-    negative at low precision, so atan2 fell on the other side and Heaviside(u) was 1:
-    d/dx max(...) was -0.726 against the true -0.943. Also: evalf leaves
-    Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is.
+    Found by fuzzing (fuzz-s18-231): substituting the point into Heaviside(u) lets sympy
+    settle it at once by `u.is_positive`, which it works out at a few digits. At x = 1/2,
+    u = x**x - atan2(sin(tan(x)), sqrt(x) - x**x) is -0.86, but it contains
+    sqrt(x) - x**x = 2e-72 (x**x at 90 digits), and at low precision u came out positive:
+    d/dx max(...) was -0.726 against the true -0.943. So the point goes into u alone, with
+    exact arithmetic (unevaluated, exp(0) - 1 would stay a zero that strict evalf cannot
+    tell from a cancellation: fuzz-s20-1273), and u's sign is read at DIGITS digits. Also:
+    evalf leaves Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is.
     """
     import sympy as sp
     from sympy.core.evalf import PrecisionExhausted
 
     rules = {}
     for step in expr.atoms(sp.Heaviside, sp.sign):
-        with sp.evaluate(False):
-            argument = step.args[0].xreplace(point)
+        argument = step.args[0].xreplace(point)     # exact arithmetic: exp(0) - 1 is 0
         try:
             number = argument.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
         except PrecisionExhausted:      # zero to MAX_DIGITS digits
@@ -322,7 +322,9 @@ def _decided(expr, point: dict):
     Found by fuzzing: given exact numbers, sympy decides exp(atan2(x, log(1 + x))) > 3/2
     symbolically (as_real_imag, logcombine) and, at x = -5284321415188873/2**53, built
     integers of gigabytes for minutes. The two sides' difference at DIGITS digits decides
-    it in a millisecond; a difference zero to MAX_DIGITS digits is a tie.
+    it in a millisecond; a difference zero to MAX_DIGITS digits is a tie. A power whose
+    exponent varies goes in numerically, as everywhere (`_numeric_powers`): x**x >= 1.0
+    took minutes otherwise (fuzz-s20-1007).
     """
     import sympy as sp
     from sympy.core.evalf import PrecisionExhausted
@@ -330,7 +332,7 @@ def _decided(expr, point: dict):
 
     rules = {}
     for comparison in expr.atoms(Relational):
-        difference = (comparison.lhs - comparison.rhs).xreplace(point)
+        difference = _numeric_powers(comparison.lhs - comparison.rhs, point).xreplace(point)
         try:
             number = difference.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
         except PrecisionExhausted:
