@@ -27,7 +27,7 @@ import pytest
 import adapters
 import cases
 from adapters.base import Backend, Result
-from adapters.limits import EvaluationOutOfMemory, EvaluationTimeout, limits
+from adapters.limits import EvaluationOutOfMemory, EvaluationTimeout, limits, resident_bytes
 from cases.case import expression_case
 from reports import cli, workers, writers
 from reports.compare import is_disagreement
@@ -170,6 +170,11 @@ def test_time_limit_rings_again_when_python_swallows_the_first_ring():
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+NO_PROC = pytest.mark.skipif(resident_bytes() is None, reason="the memory budget reads "
+                             "/proc/self/statm (Linux)")
+
+
+@NO_PROC
 def test_a_memory_budget_stops_a_growing_block_and_only_with_a_time_limit(monkeypatch):
     monkeypatch.setattr(adapters.limits, "CHECK_EVERY", 0.2)
     kept = []
@@ -190,6 +195,7 @@ def test_a_memory_budget_stops_a_growing_block_and_only_with_a_time_limit(monkey
         np.ones(2**20)
 
 
+@NO_PROC
 def test_a_backend_that_eats_memory_is_an_error_row(faults, monkeypatch):
     monkeypatch.setattr(adapters.base, "memory_budget", lambda: 0.3 * 2**30)
     monkeypatch.setattr(adapters.limits, "CHECK_EVERY", 0.2)
