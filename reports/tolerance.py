@@ -176,8 +176,12 @@ def case_bounds(case: Any, order: int) -> Bounds:
             # it only when some bound will walk it (not for a 10^7-element input).
             grads = [None] * len(wrt)
             if out.requires_grad and (any(wanted) or wanted_pairs):
-                grads = list(refad.autograd.grad(out, wrt, create_graph=True,
-                                                 allow_unused=True))
+                # The seed requires grad too, so that the backward's steps that depend on it
+                # alone are nodes, and their rounding is charged: mean's g/n is 1/3 in a
+                # mean of three, inexact in float32 (fuzz-s22-1418).
+                seed = refad.tensor(1.0, requires_grad=True)
+                grads = list(refad.autograd.grad(out, wrt, grad_outputs=seed,
+                                                 create_graph=True, allow_unused=True))
             for name, g, x, want in zip(names, grads, wrt, wanted, strict=True):
                 if want:
                     bounds.put(f"d/d{name}", element_bounds(g, x.shape))
@@ -223,7 +227,8 @@ def _hessian_bounds(g: Any, x_a: Any, x_b: Any) -> tuple[np.ndarray, np.ndarray]
             continue
         weight = np.zeros(int(np.prod(shape)))
         weight[k] = 1.0
-        (row,) = refad.autograd.grad(g, [x_b], grad_outputs=weight.reshape(shape),
+        weight = refad.tensor(weight.reshape(shape), requires_grad=True)     # as the seed
+        (row,) = refad.autograd.grad(g, [x_b], grad_outputs=weight,
                                      create_graph=True, allow_unused=True)
         row32, row64 = element_bounds(row, x_b.shape)
         rows32.append(row32)
