@@ -110,11 +110,12 @@ class SympyBackend(Backend):
         symbols = {name: sp.Symbol(name, real=True) for name in case.inputs}
         result = Result(self.name, case.name, "float64", order, mode="exact")
         try:
-            raw = sp.sympify(_built(case, namespace(), symbols))
-            # Floats enter through Python operators (x * 0.1): take them exactly.
+            constants: dict = {}    # float constants as symbols: {symbol: exact value}
+            raw = sp.sympify(_built(case, namespace(constants), symbols))
+            # Floats also enter through Python operators (x * 0.1): take them exactly, and
+            # as symbols too while sympy works (its assumption queries choke on them).
             exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
-            # ... and as symbols while sympy works: its assumption queries choke on them.
-            exact, constants = constants_as_symbols(exact)
+            exact, constants = constants_as_symbols(exact, constants)
             _check_size(exact, "the expression", MAX_TREE)
             names = case.differentiated
             first = {}

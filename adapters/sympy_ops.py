@@ -53,10 +53,24 @@ def _exact(value: Any) -> Any:
     raise Inexpressible(f"operand of type {type(value).__name__} is not a scalar")
 
 
-def namespace() -> SimpleNamespace:
+def namespace(constants: dict | None = None) -> SimpleNamespace:
     """The ops vocabulary written with sympy functions of real symbols (at most MAX_CALLS
-    calls: a bigger case is refused before sympy spends seconds building it)."""
+    calls: a bigger case is refused before sympy spends seconds building it).
+
+    A float constant of the case (0.1 in pow(x, 0.1)) enters as a signed symbol, recorded in
+    `constants` ({symbol: exact value}; see `constants_as_symbols` for why): as an exact
+    fraction with a 2**55 denominator it sent a where's condition into a solver building a
+    polynomial of degree 2**55 (fuzz-s23-1789, 7 GiB).
+    """
     import sympy as sp
+
+    constants = {} if constants is None else constants
+
+    def exact(value):
+        number = _exact(value)
+        if isinstance(number, sp.Rational) and number.q > 1024:
+            return constant_symbol(number, constants)
+        return number
 
     calls = [0]
 
@@ -70,14 +84,14 @@ def namespace() -> SimpleNamespace:
         return call
 
     def unary(function):
-        return lambda x: function(_exact(x))
+        return lambda x: function(exact(x))
 
     def reduce(x, axis=None, keepdims=False):
-        return _exact(x)  # sum and mean of a scalar are the scalar
+        return exact(x)  # sum and mean of a scalar are the scalar
 
     def where(condition, a, b):
-        condition = _exact(condition) if isinstance(condition, (bool, np.bool_)) else condition
-        return sp.Piecewise((_exact(a), condition), (_exact(b), True))
+        condition = exact(condition) if isinstance(condition, (bool, np.bool_)) else condition
+        return sp.Piecewise((exact(a), condition), (exact(b), True))
 
     def matmul(a, b):
         raise Inexpressible("matmul needs arrays; the symbolic oracle takes scalar cases")
@@ -87,21 +101,21 @@ def namespace() -> SimpleNamespace:
             # Closure semantics: differentiate in a fresh symbol, then put v back, so
             # variables the function captured from outside are held fixed.
             d = sp.Dummy("d", real=True)
-            return sp.diff(sp.sympify(f(d)), d).xreplace({d: _exact(v)})
+            return sp.diff(sp.sympify(f(d)), d).xreplace({d: exact(v)})
         return derivative
 
     table = dict(
         sin=unary(sp.sin), cos=unary(sp.cos), tan=unary(sp.tan), tanh=unary(sp.tanh),
         exp=unary(sp.exp), log=unary(sp.log), sqrt=unary(sp.sqrt), abs=unary(sp.Abs),
-        relu=lambda x: sp.Max(_exact(x), 0),
-        sigmoid=lambda x: 1 / (1 + sp.exp(-_exact(x))),
-        square=lambda x: _exact(x) ** 2,
-        log1p=lambda x: sp.log(1 + _exact(x)),
-        expm1=lambda x: sp.exp(_exact(x)) - 1,
-        pow=lambda x, y: sp.Pow(_exact(x), _exact(y)),
-        atan2=lambda y, x: sp.atan2(_exact(y), _exact(x)),
-        maximum=lambda a, b: sp.Max(_exact(a), _exact(b)),
-        minimum=lambda a, b: sp.Min(_exact(a), _exact(b)),
+        relu=lambda x: sp.Max(exact(x), 0),
+        sigmoid=lambda x: 1 / (1 + sp.exp(-exact(x))),
+        square=lambda x: exact(x) ** 2,
+        log1p=lambda x: sp.log(1 + exact(x)),
+        expm1=lambda x: sp.exp(exact(x)) - 1,
+        pow=lambda x, y: sp.Pow(exact(x), exact(y)),
+        atan2=lambda y, x: sp.atan2(exact(y), exact(x)),
+        maximum=lambda a, b: sp.Max(exact(a), exact(b)),
+        minimum=lambda a, b: sp.Min(exact(a), exact(b)),
         where=where, sum=reduce, mean=reduce, matmul=matmul, grad=grad,
     )
     return SimpleNamespace(**{name: counted(function) for name, function in table.items()})
@@ -125,9 +139,9 @@ def to_float64(number) -> float:
     return float(str(sp.Float(number, DIGITS)))
 
 
-def constants_as_symbols(expr) -> tuple[Any, dict]:
+def constants_as_symbols(expr, constants: dict | None = None) -> tuple[Any, dict]:
     """`expr` with each float constant replaced by a symbol that knows its sign, and
-    {symbol: exact value} to put back with the point.
+    {symbol: exact value} (`constants`, extended) to put back with the point.
 
     A float constant is an exact binary fraction (0.1 is 3602879701896397/2**55). Left as a
     number, it ends up in the polynomials behind sympy's assumption queries (is
@@ -139,16 +153,25 @@ def constants_as_symbols(expr) -> tuple[Any, dict]:
     """
     import sympy as sp
 
-    values: dict = {}
-    rules: dict = {}
+    constants = {} if constants is None else constants
+    rules = {}
     for number in sorted(expr.atoms(sp.Rational), key=float):
-        if number.q <= 1024:
-            continue
-        sign = {"positive": True} if number > 0 else {"negative": True}
-        symbol = sp.Dummy(f"c{len(rules)}", **sign)
-        rules[number] = symbol
-        values[symbol] = number
-    return (expr.xreplace(rules) if rules else expr), values
+        if number.q > 1024:
+            rules[number] = constant_symbol(number, constants)
+    return (expr.xreplace(rules) if rules else expr), constants
+
+
+def constant_symbol(number, constants: dict):
+    """The symbol standing for the exact `number` in `constants`, made (signed) if new."""
+    import sympy as sp
+
+    for symbol, value in constants.items():
+        if value == number:
+            return symbol
+    sign = {"positive": True} if number > 0 else {"negative": True}
+    symbol = sp.Dummy(f"c{len(constants)}", **sign)
+    constants[symbol] = number
+    return symbol
 
 
 def ieee_value(expr, point: dict) -> float:
