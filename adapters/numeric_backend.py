@@ -25,6 +25,8 @@ keep working.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .base import Backend, Result
@@ -53,7 +55,7 @@ __all__ = [
     "TAYLOR_FIT", "TAYLOR_LOCAL", "TAYLOR_MEASURED", "TAYLOR_NOISE", "TAYLOR_POWERS",
     "TAYLOR_SLOPE",
     "Flat", "NotScalar", "NumericBackend", "flat_with_rounding_slope", "float_function",
-    "quiet_at_small_steps",
+    "linear_to_rounding", "quiet_at_small_steps",
     "taylor_check", "to_float64",
 ]
 
@@ -110,6 +112,11 @@ class NumericBackend(Backend):
             check = dict(check, ok=True, note=(
                 f"{check['note']}; but f is flat along v and <grad, v> = "
                 f"{check['remainder'][0] / check['h'][0]:.2g} is rounding, within atol"))
+        elif not check["ok"] and linear_to_rounding(check):
+            check = dict(check, ok=True, note=(
+                f"{check['note']}; but every remainder is below {TAYLOR_LINEAR:g} of "
+                "h |<grad, v>|: f is linear along v, with no h^2 term to fit, and the "
+                "remainders bound the gradient's relative error by that"))
         return check
 
 
@@ -130,6 +137,26 @@ def flat_with_rounding_slope(check: dict) -> bool:
     ratios = np.asarray(remainders) / np.asarray(steps)
     flat = np.allclose(ratios, ratios[0], rtol=1e-6, atol=0.0)
     return bool(flat and ratios[0] <= TAYLOR_FLAT_SLOPE)
+
+
+TAYLOR_LINEAR = 1e-10  # remainders below this fraction of h |<grad, v>| confirm a gradient
+
+
+def linear_to_rounding(check: dict) -> bool:
+    """True when every remainder is below TAYLOR_LINEAR times the first-order term
+    h |<grad, v>|: f is linear along v, so there is no h^2 to see, and a gradient wrong by a
+    relative error above TAYLOR_LINEAR would leave at least that at every step.
+
+    Found by fuzzing (fuzz-s23-790): log(exp(x)) at x = 0 is x, but exp(x) near 1 rounds by
+    u absolutely, so the remainders are 7e-17 at every small step, above a rounding floor
+    that is relative to |f| ~ h, and the fit gives slope 1.1.
+    """
+    steps, remainders = check.get("h", []), check.get("remainder", [])
+    directional = abs(check.get("directional", math.nan))
+    if not steps or not math.isfinite(directional) or directional == 0.0:
+        return False
+    ratios = np.asarray(remainders) / (np.asarray(steps) * directional)
+    return bool(np.all(np.isfinite(ratios)) and np.max(ratios) <= TAYLOR_LINEAR)
 
 
 TAYLOR_QUIET = 3  # smallest steps whose remainders must all be at rounding level

@@ -90,7 +90,7 @@ def _taylor_run(f, x: np.ndarray, g: np.ndarray, direction: np.ndarray, steps: s
         return abs(moved - f0 - step * slope_term), TAYLOR_NOISE * EPS * scale
 
     report = {"slope": math.nan, "ok": False, "h": [], "remainder": [], "floor": [],
-              "fitted": [], "steps": steps, "note": ""}
+              "fitted": [], "steps": steps, "note": "", "directional": slope_term}
     if not (math.isfinite(f0) and math.isfinite(slope_term)):
         report["note"] = f"f(x) = {f0} and <grad, v> = {slope_term}: not finite"
         return report

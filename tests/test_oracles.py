@@ -291,6 +291,21 @@ def test_taylor_on_a_linear_function_stays_at_rounding_level():
     assert not taylor_check(c, {"x": np.array([1.0, 2.0, 3.1])})["ok"]
 
 
+@pytest.mark.parametrize("error", [0.0, 1e-12, 1e-6, 1e-2])
+def test_taylor_on_a_linear_function_with_rounding_inside_judges_by_the_first_order_term(
+        error):
+    # log(exp(x)) = x, but exp(x) near 1 rounds by u absolutely: remainders of ~7e-17 at
+    # every step, above a floor relative to |f| ~ h (fuzz-s23-790). The gradient is 1.
+    c = case("log(exp(x))", x=0.0)
+    plain = taylor_check(c, {"x": 1.0 + error})
+    check = NUMERIC.taylor(c, {"x": 1.0 + error})
+    if error <= 1e-12:
+        assert not plain["ok"]              # the plain fit sees slope ~1 in rounding noise
+        assert check["ok"] and "f is linear along v" in check["note"], check["note"]
+    else:                                   # a real error: r = h * error at every step
+        assert not check["ok"], check["note"]
+
+
 def test_taylor_takes_relative_steps_next_to_a_singularity():
     # sqrt at 1e-300: x + 2**-4 v crosses 0, so the absolute run fails for the right
     # gradient; steps relative to x pass it, and still catch the wrong one.
