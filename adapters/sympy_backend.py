@@ -35,9 +35,10 @@ import numpy as np
 from .base import Backend, Result, hessian_pairs
 from .sympy_ops import (
     DIGITS,
+    FLOAT_DENOMINATOR,
     MAX_CALLS,
     Inexpressible,
-    constants_as_symbols,
+    exact_constant,
     exact_number,
     namespace,
     to_float64,
@@ -112,10 +113,9 @@ class SympyBackend(Backend):
         try:
             constants: dict = {}    # float constants as symbols: {symbol: exact value}
             raw = sp.sympify(_built(case, namespace(constants), symbols))
-            # Floats also enter through Python operators (x * 0.1): take them exactly, and
-            # as symbols too while sympy works (its assumption queries choke on them).
-            exact = raw.xreplace({f: exact_number(float(f)) for f in raw.atoms(sp.Float)})
-            exact, constants = constants_as_symbols(exact, constants)
+            # Floats also enter through Python operators (x * 0.1): the same way.
+            exact = raw.xreplace({f: exact_constant(exact_number(float(f)), constants)
+                                  for f in raw.atoms(sp.Float)})
             _check_size(exact, "the expression", MAX_TREE)
             names = case.differentiated
             first = {}
@@ -232,5 +232,6 @@ def _printed(expr, constants: dict) -> str:
     import sympy as sp
 
     floats = {symbol: sp.Float(value.p / value.q) for symbol, value in constants.items()}
-    floats.update((r, sp.Float(r.p / r.q)) for r in expr.atoms(sp.Rational) if r.q > 1024)
+    floats.update((r, sp.Float(r.p / r.q)) for r in expr.atoms(sp.Rational)
+                  if r.q > FLOAT_DENOMINATOR)
     return str(expr.xreplace(floats) if floats else expr)

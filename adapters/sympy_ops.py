@@ -19,6 +19,8 @@ import numpy as np
 
 DIGITS = 50  # significant digits of every evaluation
 MAX_CALLS = 100  # vocabulary calls while building: beyond this the case is too big to be exact
+# A fraction with a larger denominator came from a float (a binary fraction: 0.1 is x/2**55).
+FLOAT_DENOMINATOR = 1024
 
 
 class Inexpressible(Exception):
@@ -58,19 +60,14 @@ def namespace(constants: dict | None = None) -> SimpleNamespace:
     calls: a bigger case is refused before sympy spends seconds building it).
 
     A float constant of the case (0.1 in pow(x, 0.1)) enters as a signed symbol, recorded in
-    `constants` ({symbol: exact value}; see `constants_as_symbols` for why): as an exact
-    fraction with a 2**55 denominator it sent a where's condition into a solver building a
-    polynomial of degree 2**55 (fuzz-s23-1789, 7 GiB).
+    `constants` ({symbol: exact value}; see `exact_constant` for why).
     """
     import sympy as sp
 
     constants = {} if constants is None else constants
 
     def exact(value):
-        number = _exact(value)
-        if isinstance(number, sp.Rational) and number.q > 1024:
-            return constant_symbol(number, constants)
-        return number
+        return exact_constant(_exact(value), constants)
 
     calls = [0]
 
@@ -139,34 +136,25 @@ def to_float64(number) -> float:
     return float(str(sp.Float(number, DIGITS)))
 
 
-def constants_as_symbols(expr, constants: dict | None = None) -> tuple[Any, dict]:
-    """`expr` with each float constant replaced by a symbol that knows its sign, and
-    {symbol: exact value} (`constants`, extended) to put back with the point.
+def exact_constant(number: Any, constants: dict) -> Any:
+    """An exact sympy `number` of the case: itself where that is harmless, else (a float
+    constant) a symbol that knows its sign, recorded in `constants` ({symbol: exact value})
+    to be put back with the point.
 
     A float constant is an exact binary fraction (0.1 is 3602879701896397/2**55). Left as a
-    number, it ends up in the polynomials behind sympy's assumption queries (is
-    log(tanh(u**u)) real? asks for gcds), whose coefficients then grow without bound:
-    found by fuzzing (fuzz-s17-788), d2/dx2 of tanh((0.1 x cos x)**(0.1 x cos x)) grew
-    by 170 MB a second until the time limit; with 0.1 a positive symbol it takes 0.03 s.
-    Integers and small fractions (1/2, 3/4) stay numbers: they are harmless and sympy
-    simplifies with them.
+    number, it ends up in sympy's polynomial machinery, which then grows without bound.
+    Found by fuzzing: d2/dx2 of tanh((0.1 x cos x)**(0.1 x cos x)) grew by 170 MB a second
+    (tanh's realness check computes gcds; fuzz-s17-788), and building a where over
+    pow(x, 0.1) made the inequality solver build a polynomial in x**(1/2**55)
+    (fuzz-s23-1789, 7 GiB). As a signed symbol, each takes milliseconds. Integers and
+    small fractions (1/2, 3/4) stay numbers: sympy simplifies with them.
     """
     import sympy as sp
 
-    constants = {} if constants is None else constants
-    rules = {}
-    for number in sorted(expr.atoms(sp.Rational), key=float):
-        if number.q > 1024:
-            rules[number] = constant_symbol(number, constants)
-    return (expr.xreplace(rules) if rules else expr), constants
-
-
-def constant_symbol(number, constants: dict):
-    """The symbol standing for the exact `number` in `constants`, made (signed) if new."""
-    import sympy as sp
-
-    for symbol, value in constants.items():
-        if value == number:
+    if not (isinstance(number, sp.Rational) and number.q > FLOAT_DENOMINATOR):
+        return number
+    for symbol, known in constants.items():
+        if known == number:
             return symbol
     sign = {"positive": True} if number > 0 else {"negative": True}
     symbol = sp.Dummy(f"c{len(constants)}", **sign)

@@ -33,15 +33,23 @@ def _delta_value(delta):
     DIGITS digits: nonzero there means nonzero.
     """
     import sympy as sp
-    from sympy.core.evalf import PrecisionExhausted
 
-    try:
-        number = delta.args[0].evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
-    except PrecisionExhausted:      # zero to MAX_DIGITS digits: the kink itself
-        return sp.nan
+    number = _at_digits(delta.args[0])     # 0 to MAX_DIGITS digits: the kink itself
     if number.is_Number and number.is_finite and number != 0:
         return sp.Integer(0)
     return sp.nan
+
+
+def _at_digits(number):
+    """A numeric sympy expression at DIGITS digits; exactly 0 where it is zero to
+    MAX_DIGITS digits (a tie, a kink: strict evalf cannot tell it from a cancellation)."""
+    import sympy as sp
+    from sympy.core.evalf import PrecisionExhausted
+
+    try:
+        return number.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
+    except PrecisionExhausted:
+        return sp.Integer(0)
 
 
 def _signs_decided(expr, point: dict):
@@ -58,23 +66,12 @@ def _signs_decided(expr, point: dict):
     evalf leaves Heaviside(-1 + 1/sqrt(-1 + exp(sqrt(11827031224970878)/2**29))) as it is.
     """
     import sympy as sp
-    from sympy.core.evalf import PrecisionExhausted
 
     rules = {}
     for step in expr.atoms(sp.Heaviside, sp.sign):
-        argument = step.args[0].xreplace(point)     # exact arithmetic: exp(0) - 1 is 0
-        try:
-            number = argument.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
-        except PrecisionExhausted:      # zero to MAX_DIGITS digits
-            number = sp.Integer(0)
-        if not (number.is_Number and number.is_finite):
-            continue                    # left to sympy, after the point goes in
-        if isinstance(step, sp.sign):
-            rules[step] = sp.Integer(int(bool(number > 0)) - int(bool(number < 0)))
-        elif number == 0:
-            rules[step] = step.func(sp.Integer(0), *step.args[1:])
-        else:
-            rules[step] = sp.Integer(1) if number > 0 else sp.Integer(0)
+        number = _at_digits(step.args[0].xreplace(point))  # exact arithmetic: exp(0) - 1 is 0
+        if number.is_Number and number.is_finite:       # else left to sympy, after the point
+            rules[step] = step.func(number, *step.args[1:])     # on a number: 0, 1/2 or 1
     return expr.xreplace(rules) if rules else expr
 
 
@@ -111,17 +108,12 @@ def _decided(expr, point: dict):
     exponent varies goes in numerically, as everywhere (`_numeric_powers`): x**x >= 1.0
     took minutes otherwise (fuzz-s20-1007).
     """
-    import sympy as sp
-    from sympy.core.evalf import PrecisionExhausted
     from sympy.core.relational import Relational
 
     rules = {}
     for comparison in expr.atoms(Relational):
         difference = _numeric_powers(comparison.lhs - comparison.rhs, point).xreplace(point)
-        try:
-            number = difference.evalf(DIGITS, maxn=MAX_DIGITS, strict=True)
-        except PrecisionExhausted:
-            number = sp.Integer(0)
+        number = _at_digits(difference)
         if not (number.is_Number and number.is_finite):
             raise Unevaluable(f"the condition {comparison} is {number} at the point")
         rules[comparison] = comparison.func(number, 0)

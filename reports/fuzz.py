@@ -10,7 +10,6 @@ tagged `value-convention`). Same seed, same cases, same verdict.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -133,15 +132,17 @@ def fuzz(n: int, seed: int = 0, backends: Sequence[str] = BACKENDS,
     Returns:
         a FuzzRun; `.findings` holds every case with an unexplained row.
     """
+    from .runner import progress_bar
+
     run = FuzzRun(seed)
     indices = range(start, start + n)
     evaluations = _evaluate_all(seed, indices, backends, dtypes, order, jobs, timeout)
-    for index, rows, tags in _progress(evaluations, n, progress):
+    for index, case, rows in progress_bar(evaluations, progress, total=n, desc="fuzz",
+                                          unit="expr", mininterval=2.0):
         run.cases += 1
         run.rows += len(rows)
         run.statuses.update(row["status"] for row in rows)
-        run.tags.update(tags)
-        case = fuzz_case(seed, index)
+        run.tags.update(case.tags)
         bad = [row for row in rows if is_disagreement(row)]
         if bad:
             run.findings.append(Finding(index, case, bad, rows))
@@ -149,21 +150,16 @@ def fuzz(n: int, seed: int = 0, backends: Sequence[str] = BACKENDS,
     return run
 
 
-def evaluate_index(seed: int, index: int, backends: Sequence[str], dtypes: Sequence[str],
-                   order: int, timeout: float | None = TIMEOUT
-                   ) -> tuple[int, list[dict], tuple[str, ...]]:
-    """(index, rows, tags) of one fuzz case: what a worker sends back (rows pickle)."""
-    from .runner import evaluate_case
-    case = fuzz_case(seed, index)
-    rows = evaluate_case(case, list(backends), list(dtypes), order, timeout=timeout).rows
-    return index, rows, case.tags
-
-
 def _evaluate_all(seed: int, indices: range, backends, dtypes, order: int, jobs: int,
-                  timeout: float | None) -> Iterator[tuple[int, list[dict], tuple[str, ...]]]:
+                  timeout: float | None) -> Iterator[tuple[int, Any, list[dict]]]:
+    """(index, case, rows) of each fuzz case, in order."""
+    from .runner import evaluate_case
+
+    chosen = [fuzz_case(seed, index) for index in indices]
     if jobs <= 1:
-        for index in indices:
-            yield evaluate_index(seed, index, backends, dtypes, order, timeout)
+        for index, case in zip(indices, chosen, strict=True):
+            yield index, case, evaluate_case(case, list(backends), list(dtypes), order,
+                                             timeout=timeout).rows
         return
     # The report's worker pool: spawned processes, each case with a deadline past which its
     # worker is terminated (sympy stuck in one C call never feels the per-evaluation
@@ -171,19 +167,7 @@ def _evaluate_all(seed: int, indices: range, backends, dtypes, order: int, jobs:
     # its name: case functions are not sent, only "fuzz-sSEED-INDEX".
     from .workers import evaluate_in_workers
 
-    chosen = [fuzz_case(seed, index) for index in indices]
     done = evaluate_in_workers(chosen, list(backends), list(dtypes), order, jobs, timeout,
                                resolve=fuzz_case_named)
     for index, case, case_run in zip(indices, chosen, done, strict=True):
-        yield index, case_run.rows, case.tags
-
-
-def _progress(items, total: int, enabled: bool):
-    if not enabled:
-        return items
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return items
-    return tqdm(items, total=total, desc="fuzz", unit="expr", file=sys.stderr, leave=False,
-                mininterval=2.0)
+        yield index, case, case_run.rows

@@ -53,6 +53,8 @@ def run_fuzz(args: argparse.Namespace) -> int:
         dtypes = resolve_dtypes(args.dtype or ["float64"])
     except ValueError as error:
         raise UsageError(str(error)) from None
+    if not args.timeout > 0:                # also refuses nan
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
     if args.replay:
         return _replay(args.replay, backends, dtypes, args.order, args.timeout)
     if args.n < 0 or args.start < 0:
@@ -60,8 +62,6 @@ def run_fuzz(args: argparse.Namespace) -> int:
                          f"{args.start}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout}")
     return _fuzz(args, backends, dtypes)
 
 

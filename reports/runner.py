@@ -158,12 +158,12 @@ def _evaluate_all(chosen: list[Any], names: list[str], dtypes: list[str], order:
                   progress: bool, jobs: int, timeout: float | None):
     """Each case's CaseRun, in order; catalogue cases spread over `jobs` processes."""
     if jobs <= 1 or len(chosen) < 2 or not _in_catalogue(chosen):
-        for case in _progress(chosen, progress):
+        for case in progress_bar(chosen, progress):
             yield evaluate_case(case, names, dtypes, order, timeout=timeout)
         return
     from .workers import evaluate_in_workers
 
-    bar = _progress(None, progress, total=len(chosen))
+    bar = progress_bar(None, progress, total=len(chosen))
     try:
         for done in evaluate_in_workers(chosen, names, dtypes, order, jobs, timeout):
             if bar is not None:
@@ -239,7 +239,8 @@ def versions(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _progress(items: list | None, enabled: bool, total: int | None = None):
+def progress_bar(items: Any, enabled: bool, total: int | None = None, desc: str = "cases",
+                 unit: str = "case", **options: Any) -> Any:
     """`items` wrapped in a progress bar on stderr (when enabled and tqdm is installed); with
     `items` None, a bar to `update()` by hand, or None."""
     if not enabled:
@@ -248,4 +249,5 @@ def _progress(items: list | None, enabled: bool, total: int | None = None):
         from tqdm import tqdm
     except ImportError:
         return items
-    return tqdm(items, total=total, desc="cases", unit="case", file=sys.stderr, leave=False)
+    return tqdm(items, total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                **options)
