@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from .backward import as_gradient_of, run_backward
+from .node import Tensor, _wrap, normalise
 from .primitives import astype
 from .registry import ones_like
-from .tensor import Tensor, _wrap, normalise
 
 
 def _describe(t: Tensor, position: int) -> str:

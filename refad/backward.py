@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from .mode import Quiet, _GradMode
+from .node import Tensor, _wrap, normalise
 from .primitives import astype
-from .registry import Quiet, normalise
-from .tensor import Tensor, _GradMode, _wrap
 
 
 class Step:

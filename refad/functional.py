@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from . import autograd
+from .node import Tensor, _wrap, as_tensor, tensor
 from .primitives import identity, reshape
 from .registry import zeros_like
-from .tensor import Tensor, _wrap, as_tensor, tensor
 
 
 class _Nesting:

@@ -1,8 +1,10 @@
 """The ops vocabulary as public functions: `refad.sin(x)` like `torch.sin(x)`.
 
-Each accepts tensors, numpy arrays and Python numbers alike and always returns a tensor;
-it is the registry's primitive with its first argument made a tensor when no argument is
-one. The docstring of each comes from its registry entry.
+One function per op of the table that has a vocabulary name or a method, generated from the
+table: each accepts tensors, numpy arrays and Python numbers alike and returns a tensor (its
+first argument made a tensor when no argument is one). Reductions take PyTorch's `dim` and
+`keepdim` as well as numpy's `axis` and `keepdims`. This module is also refad's ops namespace:
+`case.fn(refad.functions, **inputs)` runs a case on refad.
 """
 
 from __future__ import annotations
@@ -10,63 +12,57 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import primitives as P
-from .registry import Primitive, apply
-from .tensor import Tensor, as_tensor
-from .vocabulary import FUNCTIONS
+from .functional import grad as _functional_grad
+from .node import Tensor, as_tensor
+from .optable import OPS
+from .registry import REGISTRY, Primitive, apply
+from .tensor import reduction_axes
 
 
-def _public(prim: Primitive) -> Callable:
-    def function(*args, **params):
-        if type(args[0]) is not Tensor:
-            if not any(type(arg) is Tensor for arg in args[1:]):
-                args = (as_tensor(args[0]),) + args[1:]
-        return apply(prim, args, params)
+def _tensor_arguments(args: tuple) -> tuple:
+    """`args` with the first made a tensor when none is one (so the result is a tensor)."""
+    for arg in args:
+        if type(arg) is Tensor:
+            return args
+    return (as_tensor(args[0]),) + args[1:]
 
-    function.__name__ = function.__qualname__ = prim.name
+
+def _elementwise(prim: Primitive) -> Callable:
+    def function(*args):
+        return apply(prim, _tensor_arguments(args), {})
+    return function
+
+
+def _reduction(prim: Primitive) -> Callable:
+    def function(x, axis=None, keepdims=None, *, dim=None, keepdim=None):
+        axis, keepdims = reduction_axes(dim, keepdim, axis, keepdims)
+        return apply(prim, (as_tensor(x),), {"axis": axis, "keepdims": keepdims})
+    return function
+
+
+def _public(name: str) -> Callable:
+    """The public function of the op `name`, with a docstring from its registry entry."""
+    prim = REGISTRY[name]
+    if "axis" in OPS[name].keywords:
+        function = _reduction(prim)
+    else:
+        function = _elementwise(prim)
+    function.__name__ = function.__qualname__ = name
     local = ", ".join(prim.local) if prim.vjps else "not differentiable"
-    function.__doc__ = f"refad's `{prim.name}`; local derivative per input: {local}."
+    function.__doc__ = f"refad's `{name}`; local derivative per input: {local}."
     if prim.note:
         function.__doc__ += f" Convention: {prim.note}."
     return function
 
 
-sin = _public(P.sin)
-cos = _public(P.cos)
-tan = _public(P.tan)
-tanh = _public(P.tanh)
-exp = _public(P.exp)
-log = _public(P.log)
-sqrt = _public(P.sqrt)
-abs = _public(P.abs)
-relu = _public(P.relu)
-sigmoid = _public(P.sigmoid)
-square = _public(P.square)
-log1p = _public(P.log1p)
-expm1 = _public(P.expm1)
-pow = _public(P.pow)
-atan2 = _public(P.atan2)
-maximum = _public(P.maximum)
-minimum = _public(P.minimum)
-where = _public(P.where)
-matmul = _public(P.matmul)
-sign = _public(P.sign)
-_sum = _public(P.sum)
-_mean = _public(P.mean)
-
-
-def sum(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Sum over `axis` (all axes when None); the gradient is 1 for every element."""
-    return _sum(x, axis=axis, keepdims=keepdims)
-
-
-def mean(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Mean over `axis` (all axes when None); the gradient is 1/n for every element."""
-    return _mean(x, axis=axis, keepdims=keepdims)
+PUBLIC = tuple(name for name, entry in OPS.items()
+               if entry.in_vocabulary or entry.method is not None)
+globals().update({name: _public(name) for name in PUBLIC})
 
 
 def reshape(x, shape) -> Tensor:
     """`x` with a new shape of the same size."""
-    return as_tensor(x).reshape(shape)
+    return P.reshape(as_tensor(x), shape=tuple(shape))
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -74,10 +70,9 @@ def transpose(x, axes=None) -> Tensor:
     return P.transpose(as_tensor(x), axes=None if axes is None else tuple(axes))
 
 
-def _check_vocabulary() -> None:
-    missing = [name for name in FUNCTIONS if name != "grad" and name not in globals()]
-    if missing:
-        raise ImportError(f"vocabulary functions without a refad implementation: {missing}")
+def grad(f: Callable) -> Callable:
+    """The vocabulary's `grad`: `grad(f)(v)` is d f / d v, itself differentiable (JAX's)."""
+    return _functional_grad(f)
 
 
-_check_vocabulary()
+__all__ = [*PUBLIC, "grad", "reshape", "transpose"]

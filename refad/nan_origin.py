@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .node import Tensor
 from .trace_text import format_value
 
 

@@ -20,8 +20,8 @@ import operator
 
 import numpy as np
 
+from .node import Tensor
 from .registry import defprim, dtype_of, example, shape_of, zeros_like
-from .tensor import Tensor
 
 # -- broadcasting: reduced back in exactly one place ---------------------------------------
 

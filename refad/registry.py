@@ -15,21 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import _NO_PARAMS, Tensor, _GradMode, _make, normalise
+from .mode import Quiet as Quiet
+from .mode import _GradMode
+from .node import _NO_PARAMS, Tensor, _make, normalise
+from .optable import op
 
 REGISTRY: dict[str, Primitive] = {}
-
-
-
-class Quiet:
-    """numpy's floating-point warnings, silenced for refad's own operations.
-
-    log(0) = -inf and 0/0 = nan are answers here, not accidents: like PyTorch, refad does not
-    warn about them. `np.errstate` costs ~1.5 µs, so the backward pass enters it once for all
-    its steps (`depth` > 0) and a forward operation only when it takes the numpy path.
-    """
-
-    depth = 0
 
 # What a math-module fast path may raise where numpy would return inf or nan instead.
 _SCALAR_FAILURES = (ArithmeticError, ValueError, TypeError)
@@ -94,10 +85,14 @@ class Primitive:
             else:
                 try:
                     if params:
-                        return self.scalar(*values, **params)
-                    return self.scalar(*values)     # no empty **{}: this is the hot path
+                        result = self.scalar(*values, **params)
+                    else:
+                        result = self.scalar(*values)   # no empty **{}: the hot path
                 except _SCALAR_FAILURES:
                     pass
+                else:
+                    # maximum(x, 0) may return the int 0: storage is a float (or a bool)
+                    return result if type(result) is float else normalise(result)
         try:
             if Quiet.depth:
                 result = self.forward(*values, **params)
@@ -110,8 +105,9 @@ class Primitive:
 
     @property
     def backward_name(self) -> str:
-        """The name PyTorch gives this node's backward (`MulBackward0`), for teaching."""
-        return "".join(part.capitalize() for part in self.name.split("_")) + "Backward0"
+        """The name PyTorch gives this node's backward (`MulBackward0`), from the op table."""
+        names = op(self.name).grad_fn
+        return names[0] if names else ""
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
@@ -141,6 +137,7 @@ def defprim(name: str, forward: Callable, scalar: Callable | None = None, *,
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is registered twice")
+    op(name)            # every primitive has an entry in the op table (KeyError naming it)
     if vjps is not None and len(local) != len(vjps):
         raise ValueError(f"primitive {name!r}: {len(vjps)} VJPs but {len(local)} local texts")
     prim = Primitive(name, forward, scalar, vjps, local, note, examples)

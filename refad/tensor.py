@@ -1,342 +1,163 @@
-"""`Tensor`: a numpy value with, where it was computed from tensors that require grad, the
-primitive that made it and the inputs it was made from. That record is the graph.
+"""The tensor's operators and methods, attached to `Tensor` once the primitives exist.
 
-Storage: a 0-d float64 value is held as a plain Python `float` (numpy's per-call overhead on
-0-d arrays is ~0.9 µs against ~50 ns for `math.sin`), everything else as a numpy array or a
-numpy scalar. The dtype is always float64 or float32 (or bool, for comparison results).
-A tensor never refers to the tensors computed from it, so graphs hold no reference cycles.
+`Tensor` itself (refad/node.py) is only the node: storage and its record in the graph. What a
+user calls on it comes here, after the primitives, the op table and the backward pass, so
+that no engine module has to import one that imports it back (HIPS autograd keeps its `Box`
+apart from the operators the same way):
+- the Python operators (`+`, `*`, `**`, `@`, `<`, ...), each one primitive of the registry;
+- one method per op of the table under PyTorch's name (`x.sin()`, `x.pow(2)`,
+  `x.sum(dim=0, keepdim=True)`), generated from the table, not written out by hand;
+- the rest of PyTorch's tensor spelling: `backward`, `detach`, `double`, `float`, `zero_`,
+  `reshape`, `T`, indexing.
 """
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-_DTYPE_NAMES = {
-    "float64": np.float64, "double": np.float64, "f8": np.float64,
-    "float32": np.float32, "float": np.float32, "f4": np.float32,
-}
-_BOOL = np.dtype(bool)
-_F64 = np.dtype(np.float64)
+from . import primitives as P
+from .autograd import backward as _backward
+from .mode import enable_grad, is_grad_enabled, no_grad
+from .node import _NO_PARAMS, Tensor, _plain_index, as_tensor, tensor
+from .optable import OPS
+from .registry import REGISTRY, Primitive, apply, zeros_like
+
+__all__ = ["Tensor", "as_tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor",
+           "reduction_axes"]
 
 
-def resolve_dtype(dtype: Any) -> np.dtype | None:
-    """Return the numpy dtype for `dtype` (None, a name, a numpy type); reject all but floats."""
-    if dtype is None:
-        return None
-    name = getattr(dtype, "name", dtype)
-    if isinstance(name, str) and name.startswith("torch."):
-        name = name[len("torch."):]
-    chosen = _DTYPE_NAMES.get(name) if isinstance(name, str) else None
-    if chosen is None:
-        try:
-            found = np.dtype(dtype)
-        except TypeError:
-            found = None
-        if found not in FLOAT_DTYPES:
-            raise ValueError(f"unknown dtype {dtype!r}; refad supports float64 and float32")
-        return found
-    return np.dtype(chosen)
+# -- the Python operators: each is one primitive ----------------------------------------------
+
+def _binary(prim: Primitive, reflected: bool = False) -> Callable:
+    """`self <op> other` (or `other <op> self` for the reflected form) as `prim`."""
+    if reflected:
+        def operator(self, other):
+            return apply(prim, (other, self), _NO_PARAMS)
+    else:
+        def operator(self, other):
+            return apply(prim, (self, other), _NO_PARAMS)
+    return operator
 
 
-class _GradMode:
-    """Whether new operations are recorded (see `no_grad`)."""
+_OPERATORS = {"add": P.add, "sub": P.sub, "mul": P.mul, "truediv": P.div, "pow": P.pow,
+              "matmul": P.matmul}
+for _name, _prim in _OPERATORS.items():
+    setattr(Tensor, f"__{_name}__", _binary(_prim))
+    setattr(Tensor, f"__r{_name}__", _binary(_prim, reflected=True))
 
-    enabled = True
-
-
-class no_grad:
-    """Context manager: operations inside it are not recorded (like `torch.no_grad`)."""
-
-    def __init__(self, enabled: bool = False):
-        self._want = enabled
-
-    def __enter__(self):
-        self._previous = _GradMode.enabled
-        _GradMode.enabled = self._want
-
-    def __exit__(self, *exc):
-        _GradMode.enabled = self._previous
+_COMPARISONS = {"lt": P.less, "le": P.less_equal, "gt": P.greater, "ge": P.greater_equal,
+                "eq": P.equal, "ne": P.not_equal, "and": P.logical_and}
+for _name, _prim in _COMPARISONS.items():
+    setattr(Tensor, f"__{_name}__", _binary(_prim))
+Tensor.__rand__ = _binary(P.logical_and, reflected=True)
 
 
-class enable_grad(no_grad):
-    """Context manager: record operations again inside a `no_grad` block."""
-
-    def __init__(self):
-        super().__init__(enabled=True)
+def _neg(self: Tensor) -> Tensor:
+    return apply(P.neg, (self,), _NO_PARAMS)
 
 
-def is_grad_enabled() -> bool:
-    return _GradMode.enabled
+def _pos(self: Tensor) -> Tensor:
+    return self
 
 
-class Tensor:
-    """A value in a computation, and (when it requires grad) the node that computed it.
+Tensor.__neg__ = _neg
+Tensor.__pos__ = _pos
 
-    Attributes:
-        data: the value: a Python float (0-d float64), a numpy array or numpy scalar.
-        requires_grad: whether gradients flow to this tensor.
-        grad: for leaves, the accumulated gradient after `backward()` (a Tensor or None).
-        prim: the primitive that produced this tensor, None for leaves and constants.
-        inputs: the arguments the primitive was applied to (tensors and constants).
-        params: the primitive's non-tensor parameters (axis, shape, ...).
-        name: an optional label used by traces and pictures.
-        seq: the creation number (see `_creation_order`); visit, pending: scratch for the
-            backward pass (walk stamp, gradient in flight).
+
+# -- one method per op of the table, under PyTorch's name -------------------------------------
+
+def reduction_axes(dim=None, keepdim=None, axis=None, keepdims=None) -> tuple[Any, bool]:
+    """(axis, keepdims) from PyTorch's `dim`/`keepdim` or numpy's `axis`/`keepdims`.
+
+    Either spelling works; giving both spellings of one argument is an error.
     """
-
-    __slots__ = ("data", "requires_grad", "grad", "prim", "inputs", "params", "name", "seq",
-                 "visit", "pending", "__weakref__")
-    __array_ufunc__ = None          # numpy defers to our reflected operators
-    __hash__ = object.__hash__      # __eq__ is elementwise, so hash by identity
-
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
-                 name: str | None = None):
-        self.data = _as_storage(data, None if dtype is None else resolve_dtype(dtype))
-        self.requires_grad = False
-        self.grad = None
-        self.prim = None
-        self.inputs = ()
-        self.params = _NO_PARAMS
-        self.name = name
-        self.seq = next(_creation_order)
-        self.visit = 0
-        self.pending = None
-        if requires_grad:
-            if type(self.data) is not float and self.dtype not in FLOAT_DTYPES:
-                raise ValueError(f"only float tensors can require grad; this one is "
-                                 f"{self.dtype}")
-            self.requires_grad = True
-
-    # -- properties -------------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        kind = type(self.data)
-        return () if kind is float or kind is bool else self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        kind = type(self.data)
-        if kind is float:
-            return _F64
-        if kind is bool:                    # a comparison of two floats (the math fast path)
-            return _BOOL
-        return self.data.dtype
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.prim is None
-
-    @property
-    def op(self) -> str | None:
-        """The name of the primitive that produced this tensor (None for a leaf)."""
-        return None if self.prim is None else self.prim.name
-
-    @property
-    def T(self) -> Tensor:
-        return _ops.transpose(self)
-
-    def requires_grad_(self, flag: bool = True) -> Tensor:
-        """Set `requires_grad` on a leaf (in place, like PyTorch); returns the tensor."""
-        if flag and self.dtype not in FLOAT_DTYPES:
-            raise ValueError(f"only float tensors can require grad; this one is {self.dtype}")
-        if not self.is_leaf:
-            raise ValueError(f"requires_grad can only be set on a leaf; this tensor comes "
-                             f"from {self.op!r}")
-        self.requires_grad = flag
-        return self
-
-    # -- conversions -------------------------------------------------------------------
-    def item(self) -> float | bool:
-        if type(self.data) is float:
-            return self.data
-        return np.asarray(self.data).item()
-
-    def numpy(self) -> np.ndarray:
-        return np.array(self.data, dtype=self.dtype)
-
-    def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.data, dtype=dtype)
-
-    def detach(self) -> Tensor:
-        return _wrap(self.data)
-
-    def __float__(self) -> float:
-        return float(self.data)
-
-    def __bool__(self) -> bool:
-        return bool(self.data)
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
-
-    def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self.data), precision=6, separator=", ")
-        extras = []
-        if self.dtype != _F64:
-            extras.append(f"dtype={self.dtype}")
-        if self.prim is not None:
-            extras.append(f"op={self.prim.name!r}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return f"tensor({', '.join([body] + extras)})"
-
-    # -- differentiation ----------------------------------------------------------------
-    def backward(self, gradient: Any = None, create_graph: bool = False, on_step=None) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's `.grad` (added, as in PyTorch)."""
-        _autograd.backward(self, gradient, create_graph=create_graph, on_step=on_step)
-
-    # -- shape operations ------------------------------------------------------------------
-    def reshape(self, *shape) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = shape[0]
-        return _ops.reshape(self, shape=tuple(shape))
-
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def __getitem__(self, index) -> Tensor:
-        return _ops.getitem(self, index=_plain_index(index))
-
-    # -- operators (each is one primitive of the registry) -------------------------------------
-    def __add__(self, other): return _apply(_ops.add, (self, other), _NO_PARAMS)
-    def __radd__(self, other): return _apply(_ops.add, (other, self), _NO_PARAMS)
-    def __sub__(self, other): return _apply(_ops.sub, (self, other), _NO_PARAMS)
-    def __rsub__(self, other): return _apply(_ops.sub, (other, self), _NO_PARAMS)
-    def __mul__(self, other): return _apply(_ops.mul, (self, other), _NO_PARAMS)
-    def __rmul__(self, other): return _apply(_ops.mul, (other, self), _NO_PARAMS)
-    def __truediv__(self, other): return _apply(_ops.div, (self, other), _NO_PARAMS)
-    def __rtruediv__(self, other): return _apply(_ops.div, (other, self), _NO_PARAMS)
-    def __pow__(self, other): return _apply(_ops.pow, (self, other), _NO_PARAMS)
-    def __rpow__(self, other): return _apply(_ops.pow, (other, self), _NO_PARAMS)
-    def __matmul__(self, other): return _apply(_ops.matmul, (self, other), _NO_PARAMS)
-    def __rmatmul__(self, other): return _apply(_ops.matmul, (other, self), _NO_PARAMS)
-    def __neg__(self): return _apply(_ops.neg, (self,), _NO_PARAMS)
-    def __pos__(self): return self
-    def __lt__(self, other): return _ops.less(self, other)
-    def __le__(self, other): return _ops.less_equal(self, other)
-    def __gt__(self, other): return _ops.greater(self, other)
-    def __ge__(self, other): return _ops.greater_equal(self, other)
-    def __eq__(self, other): return _ops.equal(self, other)
-    def __ne__(self, other): return _ops.not_equal(self, other)
-    def __and__(self, other): return _ops.logical_and(self, other)
-    def __rand__(self, other): return _ops.logical_and(other, self)
+    if dim is not None and axis is not None:
+        raise TypeError(f"give dim or axis, not both (dim={dim!r}, axis={axis!r})")
+    if keepdim is not None and keepdims is not None:
+        raise TypeError(f"give keepdim or keepdims, not both ({keepdim!r}, {keepdims!r})")
+    chosen = axis if dim is None else dim
+    if isinstance(chosen, list):
+        chosen = tuple(chosen)
+    return chosen, bool(keepdim or keepdims)
 
 
-_NO_PARAMS: dict = {}
-# Every tensor gets the next number at birth. A tensor's inputs exist before it does, so
-# sorting by this number is a topological order (PyTorch's sequence_nr plays the same role).
-_creation_order = itertools.count(1)
-_new_tensor = object.__new__
+def _elementwise_method(prim: Primitive) -> Callable:
+    def method(self, *others):
+        return apply(prim, (self, *others), _NO_PARAMS)
+    return method
 
 
-def _make(data: Any, requires_grad: bool, prim: Any, inputs: tuple, params: dict) -> Tensor:
-    """A tensor around already-normalised storage: the hot path of every operation, so no
-    checks and every slot written exactly once."""
-    t = _new_tensor(Tensor)
-    t.data = data
-    t.requires_grad = requires_grad
-    t.grad = None
-    t.prim = prim
-    t.inputs = inputs
-    t.params = params
-    t.name = None
-    t.seq = next(_creation_order)
-    t.visit = 0
-    t.pending = None
-    return t
+def _reduction_method(prim: Primitive) -> Callable:
+    def method(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        axis, keepdims = reduction_axes(dim, keepdim, axis, keepdims)
+        return apply(prim, (self,), {"axis": axis, "keepdims": keepdims})
+    return method
 
 
-def _wrap(data: Any) -> Tensor:
-    """A constant tensor around already-normalised storage."""
-    return _make(data, False, None, (), _NO_PARAMS)
-
-
-def normalise(value: Any) -> Any:
-    """Bring a numpy result to tensor storage: 0-d float64 becomes a Python float."""
-    kind = type(value)
-    if kind is float:
-        return value
-    if kind is np.float64:
-        return float(value)
-    if kind is np.ndarray and value.ndim == 0 and value.dtype == _F64:
-        return float(value)
-    if kind is int:
-        return float(value)
-    return value
-
-
-def _as_storage(data: Any, dtype: np.dtype | None) -> Any:
-    if (type(data) is float or type(data) is int) and (dtype is None or dtype == _F64):
-        return float(data)                     # the scalar fast path
-    if isinstance(data, Tensor):
-        data = data.data
-    array = np.array(data)                     # a copy: the tensor never aliases user data
-    if array.dtype == object:
-        raise ValueError(f"cannot make a tensor from {type(data).__name__}: {data!r}")
-    if dtype is None:
-        if array.dtype in FLOAT_DTYPES or array.dtype == _BOOL:
-            dtype = array.dtype
-        elif np.issubdtype(array.dtype, np.number):
-            dtype = _F64
+def _attach_methods() -> None:
+    """Give `Tensor` the method of every op of the table that has one."""
+    for entry in OPS.values():
+        if entry.method is None:
+            continue
+        prim = REGISTRY[entry.name]
+        if "axis" in entry.keywords:
+            method = _reduction_method(prim)
         else:
-            raise ValueError(f"cannot make a tensor of dtype {array.dtype} from {data!r}")
-    with np.errstate(over="ignore"):          # 1e300 in float32 is inf, as in PyTorch
-        array = array.astype(dtype, copy=False)
-    if array.ndim == 0 and dtype == _F64:
-        return float(array)
-    return array
+            method = _elementwise_method(prim)
+        method.__name__ = method.__qualname__ = entry.method
+        local = ", ".join(prim.local) if prim.vjps else "not differentiable"
+        method.__doc__ = f"`{entry.name}` of this tensor; local derivative: {local}."
+        setattr(Tensor, entry.method, method)
 
 
-def _plain_index(index):
-    """Replace tensors inside an index by their data (indices are never differentiated)."""
-    if isinstance(index, tuple):
-        return tuple(_plain_index(part) for part in index)
-    if isinstance(index, Tensor):
-        return np.asarray(index.data)
-    return index
+_attach_methods()
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
-           name: str | None = None) -> Tensor:
-    """Make a leaf tensor (float64 unless `dtype` says float32 or the data is float32).
+# -- the rest of PyTorch's tensor spelling ----------------------------------------------------
 
-    Args:
-        data: a number, nested list, numpy array or tensor (always copied).
-        requires_grad: whether `.backward()` should fill this tensor's `.grad`.
-        dtype: None, "float64" or "float32" (numpy types and torch names work too).
-        name: a label for traces and pictures.
-    """
-    if type(data) is float and dtype is None:      # a scalar: the common case, no checks
-        t = _make(data, bool(requires_grad), None, (), _NO_PARAMS)
-        t.name = name
-        return t
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+def _backward_method(self: Tensor, gradient: Any = None, create_graph: bool = False,
+                     on_step=None) -> None:
+    """Accumulate d(self)/d(leaf) into every leaf's `.grad` (added, as in PyTorch)."""
+    _backward(self, gradient, create_graph=create_graph, on_step=on_step)
 
 
-def as_tensor(value: Any) -> Tensor:
-    """Return `value` if it is a tensor, else a constant tensor holding it."""
-    if isinstance(value, Tensor):
-        return value
-    return Tensor(value)
+def _reshape(self: Tensor, *shape) -> Tensor:
+    """This tensor with a new shape of the same size (`x.reshape(2, 3)` or `((2, 3))`)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return P.reshape(self, shape=tuple(shape))
 
 
-from . import autograd as _autograd  # noqa: E402
-from . import primitives as _ops  # noqa: E402  (the operators above call the registry)
-from .registry import apply as _apply  # noqa: E402
+def _transposed(self: Tensor) -> Tensor:
+    return P.transpose(self)
+
+
+def _getitem(self: Tensor, index) -> Tensor:
+    return P.getitem(self, index=_plain_index(index))
+
+
+def _cast(dtype: type) -> Callable:
+    def cast(self: Tensor) -> Tensor:
+        if self.dtype == dtype:
+            return self                     # as in PyTorch: no copy when nothing changes
+        return P.astype(self, dtype=np.dtype(dtype))
+    cast.__doc__ = f"This tensor as {np.dtype(dtype)} (differentiable)."
+    return cast
+
+
+def _zero_(self: Tensor) -> Tensor:
+    """Set every element to 0, in place (`x.grad.zero_()` between two backward passes)."""
+    self.data = zeros_like(self.data)
+    return self
+
+
+Tensor.backward = _backward_method
+Tensor.reshape = _reshape
+Tensor.T = property(_transposed)
+Tensor.__getitem__ = _getitem
+Tensor.double = _cast(np.float64)
+Tensor.float = _cast(np.float32)
+Tensor.zero_ = _zero_

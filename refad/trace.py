@@ -23,9 +23,9 @@ import numpy as np
 from . import autograd
 from .backward import Step, _numpy_retry, topological_order
 from .nan_origin import backward_origin, forward_origin, raw
+from .node import Tensor, as_tensor, normalise, tensor
 from .parse import Expression, parse
 from .registry import ones_like, zeros_like
-from .tensor import Tensor, as_tensor, normalise, tensor
 from .trace_text import TABLE_ELEMENTS, format_value, render
 
 

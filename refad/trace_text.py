@@ -7,14 +7,15 @@ short in the tables, to their shape and first elements (`--json` has them whole)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor
+from .node import Tensor
 
-if TYPE_CHECKING:
-    from .trace import Pass, Trace
+# The tables take `refad.trace.Trace` and `Pass` objects by their attributes: this module is
+# imported by trace.py, so it names neither (no import back).
+Trace = Pass = Any
 
 TABLE_ELEMENTS = 2      # arrays in a table: shown whole up to this many elements
 
