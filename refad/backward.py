@@ -116,64 +116,55 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
     Gradients in flight are kept on the nodes themselves (`pending`), cleared as they go.
     """
     order = topological_order(roots)
-    needed = order[0].visit if order else 0      # every node of this walk carries its stamp
-    if targets is not None:
-        needed = next(_walks)
-        _mark_needed(order, targets, needed)
+    needed = _needed(order, targets)
     for root, seed in zip(roots, seeds, strict=True):
         root.pending = seed if root.pending is None else root.pending + seed
     captured: dict[int, Any] = {}
-    collecting = gc.isenabled()
-    gc.disable()                            # graphs are acyclic: the collector finds nothing
-    recording = _GradMode.enabled
-    _GradMode.enabled = create_graph        # raw values record nothing anyway
-    quiet = None        # numpy's error state, entered once, at the first node not a float
+    paused = _pause(create_graph)
+    quiet = None
     try:
-        for node in reversed(order):
+        for node in reversed(order):            # every consumer of a node comes before it
             g = node.pending
             if g is None:
                 continue
             node.pending = None
             if quiet is None and (create_graph or type(node.data) is not float):
-                quiet = np.errstate(all="ignore")       # see registry.Quiet
-                quiet.__enter__()
-                Quiet.depth += 1
+                quiet = _quiet()                # the first node numpy may warn about
             if targets is not None and id(node) in targets:
-                if on_target is None:
-                    captured[id(node)] = g
-                else:
-                    on_target(node, g)
+                _hand_over(node, g, captured, on_target)
             prim = node.prim
-            if prim is None:
+            if prim is None:                    # a leaf: the end of every path
                 if targets is None:
                     _accumulate_leaf(node, g)
                 continue
-            # The VJPs see tensors (recording the backward) or raw values (not).
+            # What the VJPs see: raw values (nothing recorded), or the tensors themselves
+            # under create_graph. Unary and binary nodes, most of any graph, are unpacked
+            # here rather than in `_vjp_arguments`, since a call per node costs ~8%.
             inputs = node.inputs
-            if create_graph:
-                out, values = node, inputs
-            elif len(inputs) == 1:             # unary: the input is always a tensor
+            if create_graph or len(inputs) > 2:
+                out, values = _vjp_arguments(node, create_graph)
+            elif len(inputs) == 1:
                 out, values = node.data, (inputs[0].data,)
-            elif len(inputs) == 2:             # binary, unrolled: most nodes are one or other
+            else:
                 a, b = inputs
                 out = node.data
                 values = (a.data if type(a) is Tensor else a, b.data if type(b) is Tensor else b)
-            else:
-                out = node.data
-                values = [arg.data if type(arg) is Tensor else arg for arg in inputs]
             params = node.params
+            arity = len(values)
             for index, parent in enumerate(inputs):
                 if type(parent) is not Tensor or parent.visit != needed:
                     continue
                 vjp = prim.vjps[index]
-                if vjp is None:
+                if vjp is None:                 # not differentiable (a where condition)
                     continue
+                # The VJP's call, positional where it can be (measurably faster than * or an
+                # empty **{}); Python's math raises on 1/0 where numpy gives inf.
                 try:
                     if params:
                         contribution = vjp(g, out, *values, **params)
-                    elif len(values) == 1:      # positional calls, no * or empty **{}:
-                        contribution = vjp(g, out, values[0])   # measurably faster
-                    elif len(values) == 2:
+                    elif arity == 1:
+                        contribution = vjp(g, out, values[0])
+                    elif arity == 2:
                         contribution = vjp(g, out, values[0], values[1])
                     else:
                         contribution = vjp(g, out, *values)
@@ -188,17 +179,71 @@ def run_backward(roots: list[Tensor], seeds: list[Any], *, targets: set[int] | N
                     on_step(Step(node, index, parent, prim.local[index], g, contribution,
                                  total, shared))
     except BaseException:
-        for node in order:                  # after an error, leave no gradient in flight
+        for node in order:                      # after an error, no gradient in flight
             node.pending = None
         raise
     finally:
-        if quiet is not None:
-            Quiet.depth -= 1
-            quiet.__exit__(None, None, None)
-        _GradMode.enabled = recording
-        if collecting:
-            gc.enable()
+        _restore(paused, quiet)
     return captured
+
+
+def _needed(order: list[Tensor], targets: set[int] | None) -> int:
+    """The stamp of the nodes that need a gradient: all of them, or those reaching a target."""
+    if targets is None:
+        return order[0].visit if order else 0   # every node of this walk carries its stamp
+    stamp = next(_walks)
+    _mark_needed(order, targets, stamp)
+    return stamp
+
+
+def _hand_over(node: Tensor, g: Any, captured: dict[int, Any], on_target) -> None:
+    """A target's gradient is complete when the loop reaches it: keep it or hand it over."""
+    if on_target is None:
+        captured[id(node)] = g
+    else:
+        on_target(node, g)
+
+
+def _pause(create_graph: bool) -> tuple[bool, bool]:
+    """Switch off, for the backward pass, what it does not need; returns what to restore.
+
+    - Python's cyclic garbage collector: graphs are acyclic, so it would find nothing, yet
+      with torch and jax loaded each collection walks ~240k objects (DESIGN.md, speed).
+    - Recording: raw values record nothing anyway, and with `create_graph` the VJPs must be.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    recording = _GradMode.enabled
+    _GradMode.enabled = create_graph
+    return collecting, recording
+
+
+def _quiet() -> Any:
+    """numpy's warnings silenced until `_restore`: entered once, at the first node that is
+    not a Python float, since `np.errstate` costs ~1.5 us and a scalar graph never needs it."""
+    quiet = np.errstate(all="ignore")
+    quiet.__enter__()
+    Quiet.depth += 1
+    return quiet
+
+
+def _restore(paused: tuple[bool, bool], quiet: Any) -> None:
+    """Undo `_pause` and `_quiet`."""
+    collecting, recording = paused
+    if quiet is not None:
+        Quiet.depth -= 1
+        quiet.__exit__(None, None, None)
+    _GradMode.enabled = recording
+    if collecting:
+        gc.enable()
+
+
+def _vjp_arguments(node: Tensor, create_graph: bool) -> tuple[Any, Any]:
+    """(out, inputs) as the VJPs see them: the tensors (recording the backward pass), or
+    raw values (floats and arrays, recording nothing)."""
+    if create_graph:
+        return node, node.inputs
+    return node.data, [arg.data if type(arg) is Tensor else arg for arg in node.inputs]
 
 
 def _numpy_retry(vjp, g, out, values, params):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import autograd
+from . import autograd, functions
 from .backward import Step, _numpy_retry, topological_order
 from .nan_origin import backward_origin, forward_origin, raw
 from .node import Tensor, as_tensor, normalise, tensor
@@ -188,13 +188,11 @@ def trace(f: str | Callable, values: Mapping[str, Any], order: int = 1,
 
 
 def _call(fn: Any, leaves: dict[str, Tensor]) -> Any:
-    import refad
-
     if isinstance(fn, Expression):
-        return fn(refad, **leaves)
+        return fn(functions, **leaves)
     parameters = list(inspect.signature(fn).parameters)
     if parameters and parameters[0] == "ops":
-        return fn(refad, **leaves)
+        return fn(functions, **leaves)
     return fn(**leaves)
 
 
