@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from refad.optable import OPS
+
 from .base import hessian_pairs
 
 # Operations PyTorch records under another name than refad's (refad op -> torch's stems).
-TORCH_SPELLING = {"square": ("pow",), "sub": ("rsub",), "identity": ("clone",),
-                  "matmul": ("mm", "mv", "dot", "bmm")}
 
 
 def analytic(case, order: int = 1) -> dict[str, Any]:
@@ -132,13 +132,14 @@ def _grad_fn_graph(out, refad_pass, variables: dict[int, str]) -> list[dict[str,
 def same_operation(torch_name: str, op: str, refad_backward: str) -> bool:
     """True when PyTorch's node records the operation refad's node does.
 
-    `MulBackward0` and `MulBackward1` are overloads of one operation; `Log1PBackward0` is
-    refad's `Log1pBackward0`; a few are spelled differently (TORCH_SPELLING).
+    `MulBackward0` and `MulBackward1` are overloads of one operation; the op table lists the
+    names PyTorch gives each op's node (`grad_fn`: square is `PowBackward0`).
     """
     if op == "input":
         return torch_name == "AccumulateGrad"
     theirs = _stem(torch_name)
-    return theirs == _stem(refad_backward) or theirs in TORCH_SPELLING.get(op, ())
+    names = OPS[op].grad_fn if op in OPS else (refad_backward,)
+    return theirs in {_stem(name) for name in names} or theirs == _stem(refad_backward)
 
 
 def _stem(name: str) -> str:

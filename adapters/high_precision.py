@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .base import Result, hessian_pairs
+from .namespace import from_table
 
 DIGITS = 50  # mpmath working precision, in significant digits
 
@@ -247,17 +248,14 @@ def _mpmath_namespace() -> SimpleNamespace:
     def grad(fun):
         return lambda v: mpmath.diff(lambda t: _real(fun(t)), _real(v))
 
-    return SimpleNamespace(
-        sin=real(periodic(mpmath.sin, "sin")), cos=real(periodic(mpmath.cos, "cos")),
-        tan=real(periodic(mpmath.tan, "tan")),
-        tanh=real(mpmath.tanh), exp=real(mpmath.exp), log=real(log), sqrt=real(mpmath.sqrt),
-        abs=real(mpmath.fabs), relu=real(lambda x: x if x > 0 else mpmath.mpf(0)),
-        sigmoid=real(lambda x: 1 / (1 + mpmath.exp(-x))), square=real(lambda x: x * x),
-        log1p=real(mpmath.log1p), expm1=real(mpmath.expm1), pow=real(mpmath.power),
-        atan2=real(mpmath.atan2), maximum=extreme(max), minimum=extreme(min),
-        where=lambda condition, a, b: _real(a) if condition else _real(b),
-        sum=reduce, mean=reduce, matmul=matmul, grad=grad,
-    )
+    own = {
+        "sin": real(periodic(mpmath.sin, "sin")), "cos": real(periodic(mpmath.cos, "cos")),
+        "tan": real(periodic(mpmath.tan, "tan")), "log": real(log),
+        "maximum": extreme(max), "minimum": extreme(min),
+        "where": lambda condition, a, b: _real(a) if condition else _real(b),
+        "sum": reduce, "mean": reduce, "matmul": matmul, "grad": grad,
+    }
+    return from_table("mpmath", mpmath, lambda entry, function: real(function), own)
 
 
 def _number(value: float) -> np.ndarray:

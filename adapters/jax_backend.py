@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .base import Backend, Result, as_numpy, hessian_pairs
+from .namespace import from_table
 
 INSTALL_HINT = "jax is not installed (pip install 'refad[jax]')"
 MODES = ("auto", "eager", "jit")
@@ -254,9 +255,5 @@ def make_ops() -> SimpleNamespace:
     def grad(f):
         return jax.grad(f)
 
-    return SimpleNamespace(
-        sin=jnp.sin, cos=jnp.cos, tan=jnp.tan, tanh=jnp.tanh, exp=jnp.exp, log=jnp.log,
-        sqrt=jnp.sqrt, abs=jnp.abs, relu=jax.nn.relu, sigmoid=jax.nn.sigmoid,
-        square=jnp.square, log1p=jnp.log1p, expm1=jnp.expm1, pow=jnp.power,
-        atan2=jnp.arctan2, maximum=jnp.maximum, minimum=jnp.minimum, where=jnp.where,
-        sum=jnp.sum, mean=jnp.mean, matmul=matmul, grad=grad)
+    return from_table("jax", jax, lambda entry, function: function,
+                      {"matmul": matmul, "grad": grad})

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .namespace import from_table
+
 DIGITS = 50  # significant digits of every evaluation
 MAX_CALLS = 100  # vocabulary calls while building: beyond this the case is too big to be exact
 # A fraction with a larger denominator came from a float (a binary fraction: 0.1 is x/2**55).
@@ -80,12 +82,6 @@ def namespace(constants: dict | None = None) -> SimpleNamespace:
             return function(*args, **options)
         return call
 
-    def unary(function):
-        return lambda x: function(exact(x))
-
-    def reduce(x, axis=None, keepdims=False):
-        return exact(x)  # sum and mean of a scalar are the scalar
-
     def where(condition, a, b):
         condition = exact(condition) if isinstance(condition, (bool, np.bool_)) else condition
         return sp.Piecewise((exact(a), condition), (exact(b), True))
@@ -101,21 +97,14 @@ def namespace(constants: dict | None = None) -> SimpleNamespace:
             return sp.diff(sp.sympify(f(d)), d).xreplace({d: exact(v)})
         return derivative
 
-    table = dict(
-        sin=unary(sp.sin), cos=unary(sp.cos), tan=unary(sp.tan), tanh=unary(sp.tanh),
-        exp=unary(sp.exp), log=unary(sp.log), sqrt=unary(sp.sqrt), abs=unary(sp.Abs),
-        relu=lambda x: sp.Max(exact(x), 0),
-        sigmoid=lambda x: 1 / (1 + sp.exp(-exact(x))),
-        square=lambda x: exact(x) ** 2,
-        log1p=lambda x: sp.log(1 + exact(x)),
-        expm1=lambda x: sp.exp(exact(x)) - 1,
-        pow=lambda x, y: sp.Pow(exact(x), exact(y)),
-        atan2=lambda y, x: sp.atan2(exact(y), exact(x)),
-        maximum=lambda a, b: sp.Max(exact(a), exact(b)),
-        minimum=lambda a, b: sp.Min(exact(a), exact(b)),
-        where=where, sum=reduce, mean=reduce, matmul=matmul, grad=grad,
-    )
-    return SimpleNamespace(**{name: counted(function) for name, function in table.items()})
+    def wrap(entry, function):
+        def call(*args, **options):
+            return function(*(exact(arg) for arg in args), **options)
+        return counted(call)
+
+    own = {"where": counted(where), "matmul": counted(matmul), "grad": counted(grad)}
+    return from_table("sympy", sp, wrap, own)
+
 
 def to_float64(number) -> float:
     """A sympy number rounded once, to nearest, to float64.

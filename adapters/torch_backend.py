@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from .base import Backend, Result, as_numpy, hessian_pairs
+from .namespace import from_table
 
 INSTALL_HINT = "torch is not installed (pip install 'refad[torch]')"
 
@@ -172,13 +173,13 @@ def make_ops(dtype) -> SimpleNamespace:
             return torch.zeros_like(x) if g is None else g
         return derivative
 
-    names = ("sin", "cos", "tan", "tanh", "exp", "log", "sqrt", "abs", "relu", "sigmoid",
-             "square", "log1p", "expm1")
-    ops = {name: unary(getattr(torch, name)) for name in names}
-    ops.update(pow=pow, atan2=binary(torch.atan2), maximum=binary(torch.maximum),
-               minimum=binary(torch.minimum), where=where, sum=reduce(torch.sum),
-               mean=reduce(torch.mean), matmul=matmul, grad=grad)
-    return SimpleNamespace(**ops)
+    def wrap(entry, function):
+        if "axis" in entry.keywords:
+            return reduce(function)
+        return unary(function) if entry.arity == (1, 1) else binary(function)
+
+    own = {"pow": pow, "where": where, "matmul": matmul, "grad": grad}
+    return from_table("torch", torch, wrap, own)
 
 
 def run_case(case, dtype: str):

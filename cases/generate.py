@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from refad.optable import fuzz_kinds
+
 from .case import Case
 from .dag import Dag, DagFunction, arguments, evaluate, prune, render
 from .domains import BOUND, check
@@ -31,10 +33,10 @@ from .domains import BOUND, check
 NAMES = ("x", "y", "z")
 MAX_DEPTH = 5
 MAX_OPS = 16                    # operation nodes (inputs and constants come on top)
-# Simplest first: hypothesis shrinks a pick towards the start of its list.
-UNARY = ("neg", "sin", "cos", "exp", "square", "tanh", "sigmoid", "log", "sqrt", "abs",
-         "relu", "tan", "log1p", "expm1")
-BINARY = ("+", "*", "-", "/", "**", "maximum", "minimum", "pow", "atan2")
+# From the op table, in its order, simplest first: hypothesis shrinks a pick towards the start
+# of its list.
+UNARY = fuzz_kinds(1)
+BINARY = fuzz_kinds(2)
 NICE = (0.5, 1.0, 2.0, 1.5, 0.25, 3.0, 0.75, 4.0, 0.125, 2.5)
 CONSTANTS = (2.0, 0.5, 1.0, 3.0, 0.25, 1.5, -1.0, -0.5, 0.1, 10.0)
 EXPONENTS = (2.0, 3.0, 0.5, 1.5, -1.0, 2.5, -0.5, 4.0, -2.0)

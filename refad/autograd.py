@@ -22,7 +22,7 @@ def _seed(output: Tensor, gradient: Any, position: int, create_graph: bool) -> A
     if gradient is None and type(output.data) is float:
         return 1.0
     if gradient is None:
-        if output.shape != ():
+        if output.size != 1:        # PyTorch: one element of any shape is a scalar too
             raise ValueError(
                 f"output {position} has shape {output.shape}: a gradient can be created "
                 f"implicitly only for a scalar output; pass gradient=/grad_outputs= of "

@@ -424,14 +424,14 @@ _ENTRIES = (
 
     # reductions and matmul
     Op("sum", REDUCTION, ("SumBackward0", "SumBackward1"), (1, 2), REDUCE, method="sum",
-       torch=ADAPTER, jax="numpy.sum", sympy=_scalar_reduction, mpmath=ADAPTER,
+       torch="sum", jax="numpy.sum", sympy=_scalar_reduction, mpmath=ADAPTER,
        fuzz=Fuzz(check=_fuzz_reduce(np.sum), drawn=False),
        samples=(Sample("vector", {"x": _VECTOR}, "d/dx_i = 2 x_i", "sum(x * x)"),
                 Sample("axis", {"x": _MATRIX_A},
                        "sum over each axis, then an outer-product-like broadcast",
                        "sum(sum(x, axis=0) * sum(x, axis=1, keepdims=True))"))),
     Op("mean", REDUCTION, ("MeanBackward0", "MeanBackward1"), (1, 2), REDUCE, method="mean",
-       torch=ADAPTER, jax="numpy.mean", sympy=_scalar_reduction, mpmath=ADAPTER,
+       torch="mean", jax="numpy.mean", sympy=_scalar_reduction, mpmath=ADAPTER,
        fuzz=Fuzz(check=_fuzz_reduce(np.mean), drawn=False),
        samples=(Sample("vector", {"x": _VECTOR}, "d/dx_i = cos(x_i) / 4", "mean(sin(x))"),
                 Sample("axis", {"x": _MATRIX_A}, "d/dx_ij = 2 x_ij / 3",

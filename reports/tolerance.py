@@ -2,7 +2,8 @@
 
 A float32 computation rounds its inputs and every operation's result. Write the rounded value
 of node n as v_n (1 + delta_n) with |delta_n| <= c_n u, where u = 2^-24 is float32's unit
-roundoff (half its machine epsilon) and c_n is the operation's cost in units of u (`COSTS`).
+roundoff (half its machine epsilon) and c_n is the operation's cost in units of u (its op-table
+entry's `cost`).
 To first order the error of a quantity q is sum_n (dq/dv_n) v_n delta_n, so
 
     |error of q| <= sum over the nodes n of q's graph of  c_n u |dq/dv_n| |v_n|
@@ -15,8 +16,9 @@ x a huge |v_n| relative to q, and the bound grows with them. Details of the mode
 
 - an input x is rounded to float32 once: it contributes |dq/dx| |x - float32(x)| (zero when x
   is a float32 number, such as 0.5 or 4);
-- `COSTS`: data movement (reshape, where, abs, ...) is exact (0); + - * / sqrt are correctly
-  rounded (1 u); libm functions (sin, exp, tanh, pow, ...) are allowed 2 ULPs (4 u);
+- costs (the op table's): data movement (reshape, where, abs, ...) is exact (0); + - * /
+  sqrt are correctly rounded (1 u); libm functions (sin, exp, tanh, pow, ...) are allowed
+  2 ULPs (4 u);
 - a reduction of n terms (sum, mean, matmul) is allowed (n - 1) u times the sum of the
   |terms| (recursive summation's worst case; pairwise summation, which numpy and the
   frameworks use, does better), never a multiple of the result, which may have cancelled;
@@ -52,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from refad.optable import OPS, REDUCTION, op
+
 U32 = 2.0 ** -24                            # float32's unit roundoff: eps32 / 2
 TINY32 = float(np.finfo(np.float32).tiny)   # smallest normal float32, the underflow error
 # The same analysis for float64 (inputs are exact there): it widens a float64 row only where
@@ -68,14 +72,9 @@ UNITS = {"float32": (U32, TINY32), "float64": (U64, TINY64)}
 SAFETY = 2.0
 FLOOR_ULPS = 2.0
 
-_EXACT = ("neg", "abs", "sign", "relu", "maximum", "minimum", "where", "reshape",
-          "broadcast_to", "transpose", "getitem", "identity", "astype")
-_BASIC = ("add", "sub", "mul", "div", "square", "sqrt", "scatter")
-_LIBM = ("sin", "cos", "tan", "tanh", "exp", "log", "log1p", "expm1", "sigmoid", "atan2", "pow")
-# The relative rounding error of each primitive's result, in units of u.
-COSTS: dict[str, float] = {**{name: 0.0 for name in _EXACT}, **{name: 1.0 for name in _BASIC},
-                           **{name: 4.0 for name in _LIBM}}
-REDUCTIONS = ("sum", "mean", "matmul")
+# Each primitive's rounding cost is a fact of its op-table entry (refad/optable.py): exact
+# data movement 0, correctly rounded 1 u, libm 4 u (2 ULPs), or REDUCTION for sums and
+# products of n terms. A primitive without an entry is an error naming it, never a default.
 # One backward pass per element: a quantity with more elements (a big parameter vector's
 # gradient, its Hessian blocks) falls back to the flat rule rather than cost minutes.
 MAX_ELEMENTS = 1024
@@ -102,6 +101,15 @@ class Bounds:
         self.values[quantity], self.values64[quantity] = pair
 
 
+def _costs_by_value() -> dict[str, list[str]]:
+    """The op table's costs, grouped for the report's metadata: {"0": [...], "1": [...]}."""
+    groups: dict[str, list[str]] = {}
+    for name, entry in OPS.items():
+        key = entry.cost if entry.cost == REDUCTION else f"{entry.cost:g}"
+        groups.setdefault(key, []).append(name)
+    return groups
+
+
 def describe() -> dict[str, Any]:
     """The model in a few fields, for the report's metadata."""
     return {"model": "first-order rounding-error bound by reverse mode over refad's float64 "
@@ -111,8 +119,7 @@ def describe() -> dict[str, Any]:
                      "where the model cannot be evaluated",
             "unit_roundoff": U32, "safety": SAFETY, "floor_ulps": FLOOR_ULPS,
             "max_elements": MAX_ELEMENTS,
-            "costs_in_u": {"exact": list(_EXACT), "1": list(_BASIC), "4": list(_LIBM),
-                           "reductions": list(REDUCTIONS)}}
+            "costs_in_u": _costs_by_value()}
 
 
 def allowed_error(bound: np.ndarray, reference: np.ndarray,
@@ -291,11 +298,9 @@ def node_error(node: Any, adjoint: np.ndarray, dtype: str = "float32") -> float:
         return _weighted(adjoint, np.abs(error, out=error))
     name = node.prim.name
     underflow = float(np.sum(adjoint)) * tiny
-    if name in REDUCTIONS:
+    cost = op(name).cost                    # KeyError naming an op without an entry
+    if cost == REDUCTION:
         return _weighted(adjoint, _reduction_error(node)) * unit + underflow
-    cost = COSTS.get(name)
-    if cost is None:                        # a primitive this table does not know
-        cost = COSTS["exp"]
     if cost == 0.0:
         return 0.0
     # cost * u first: |v| may be near float64's maximum (exp(709)), where 4 |v| overflows.
