@@ -480,6 +480,42 @@ def op(name: str) -> Op:
         raise KeyError(f"op {name!r} has no entry in the op table (refad/optable.py)") from None
 
 
+def missing_facts(entry: Op) -> list[str]:
+    """The facts `entry` lacks, by name: [] for a complete entry.
+
+    Every op needs a cost and (if it ever is a graph node) PyTorch's grad_fn names; an op of
+    the vocabulary needs its arity, a Tensor method (or a hand-written one), a spelling in
+    every required backend, fuzz rules or a reason why it is not fuzzed, and sample points.
+    """
+    missing = []
+    if entry.cost is None or (entry.cost != REDUCTION and not isinstance(entry.cost, float)):
+        missing.append("cost")
+    if not entry.grad_fn and not entry.name.startswith(_NEVER_NODES):
+        missing.append("grad_fn")
+    if not entry.in_vocabulary:
+        return missing
+    for backend in REQUIRED_BACKENDS:
+        if entry.spelling(backend) is None:
+            missing.append(f"{backend} spelling")
+    if entry.method is None and entry.name not in HAND_WRITTEN_METHODS:
+        missing.append("method")
+    if entry.fuzz is None or entry.fuzz == "":
+        missing.append("fuzz")
+    elif isinstance(entry.fuzz, Fuzz) and entry.fuzz.check is None and (
+            entry.fuzz.slope is None or entry.fuzz.safe is None):
+        missing.append("fuzz slope and safe region")
+    if not entry.samples:
+        missing.append("samples")
+    return missing
+
+
+# Comparisons and logical_and give booleans, which never require grad: never graph nodes.
+_NEVER_NODES = ("less", "greater", "equal", "not_equal", "logical_")
+# PyTorch's Tensor.where takes its arguments in another order (x.where(condition, y)), so
+# refad/tensor.py writes that method by hand.
+HAND_WRITTEN_METHODS = ("where",)
+
+
 def vocabulary() -> dict[str, Op]:
     """The ops that expression strings may call, by name, in table order."""
     return {name: entry for name, entry in OPS.items() if entry.in_vocabulary}

@@ -148,6 +148,11 @@ def _cast(dtype: type) -> Callable:
     return cast
 
 
+def _where(self: Tensor, condition: Any, other: Any) -> Tensor:
+    """`where(condition, self, other)`, in PyTorch's argument order."""
+    return apply(P.where, (condition, self, other), _NO_PARAMS)
+
+
 def _zero_(self: Tensor) -> Tensor:
     """Set every element to 0, in place (`x.grad.zero_()` between two backward passes)."""
     self.data = zeros_like(self.data)
@@ -161,3 +166,4 @@ Tensor.__getitem__ = _getitem
 Tensor.double = _cast(np.float64)
 Tensor.float = _cast(np.float32)
 Tensor.zero_ = _zero_
+Tensor.where = _where
