@@ -21,6 +21,7 @@ import pytest
 
 import refad
 from refad import REGISTRY, autograd
+from refad.optable import ADAPTER, OPS, resolve
 from refad.vocabulary import FUNCTIONS
 
 STEP = 1e-3             # relative step of the finite-difference stencil
@@ -446,10 +447,14 @@ def _torch_scatter(x, index, shape):
 
 
 def torch_ops() -> dict:
-    """refad primitive name -> the same operation in PyTorch (same arguments)."""
+    """refad primitive name -> the same operation in PyTorch (same arguments): the op
+    table's torch spelling where it is a name, else written here."""
     import torch
 
-    return {
+    from_table = {name: resolve(torch, entry.torch) for name, entry in OPS.items()
+                  if isinstance(entry.torch, str) and entry.torch != ADAPTER
+                  and "axis" not in entry.keywords}
+    return from_table | {
         "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
         "neg": torch.neg, "pow": torch.pow, "square": torch.square,
         "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "tanh": torch.tanh,
