@@ -369,6 +369,19 @@ _ENTRIES = (
        samples=(Sample("ordinary", {"x": 0.5}), Sample("negative", {"x": -2.0}),
                 Sample("small", {"x": 1e-8},
                        "expm1 keeps every digit of exp(x) - 1 for small x"))),
+    Op("sinh", LIBM, ("SinhBackward0",), UNARY, method="sinh",
+       torch="sinh", jax="numpy.sinh", sympy="sinh", mpmath="sinh",
+       fuzz=Fuzz(slope=np.cosh, safe=lambda a: np.abs(a) <= 9),
+       samples=(Sample("ordinary", {"x": 0.5}), Sample("negative", {"x": -2.0}),
+                Sample("small", {"x": 1e-8}, "sinh(x) = x + x^3/6: every digit kept, "
+                                             "sinh' = cosh = 1"),
+                Sample("large", {"x": 30.0}, "sinh' = cosh = 5.3e12, as large as sinh"))),
+    Op("cosh", LIBM, ("CoshBackward0",), UNARY, method="cosh",
+       torch="cosh", jax="numpy.cosh", sympy="cosh", mpmath="cosh",
+       fuzz=Fuzz(slope=np.sinh, safe=lambda a: np.abs(a) <= 9),
+       samples=(Sample("ordinary", {"x": 0.5}), Sample("at-0", {"x": 0.0},
+                                                        "cosh'(0) = sinh(0) = 0, the minimum"),
+                Sample("negative", {"x": -2.0}, "cosh is even, cosh' = sinh is odd"))),
 
     # binary functions
     Op("pow", LIBM, ("PowBackward0", "PowBackward1", "PowBackward2"), BINARY, method="pow",
