@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import refad
+from refad.functional import jacobian_rows
 
 from .base import Backend, Result, as_numpy, hessian_pairs
 
@@ -51,14 +52,7 @@ def _data(g, like):
 def _hessian_block(g, x, dtype):
     """d g / d x, one backward pass per element of g: shape g.shape + x.shape."""
     shape = x.shape if g is None else g.shape
-    rows = []
-    for k in range(int(np.prod(shape))):
-        if g is None or not g.requires_grad:
-            rows.append(np.zeros(x.shape))
-            continue
-        weight = np.zeros(int(np.prod(shape)), dtype=dtype)
-        weight[k] = 1
-        (row,) = refad.autograd.grad(g, [x], grad_outputs=weight.reshape(shape),
-                                     allow_unused=True)
-        rows.append(np.zeros(x.shape) if row is None else np.asarray(row.data))
+    if g is None or not g.requires_grad:
+        return as_numpy(np.zeros(shape + x.shape), dtype)
+    rows = [np.asarray(row.data) for (row,) in jacobian_rows(g, [x])]
     return as_numpy(np.reshape(rows, shape + x.shape), dtype)

@@ -53,6 +53,31 @@ class Step:
                 f"x [{self.local}] -> {self.contribution!r}, total={self.total!r})")
 
 
+class Recorder:
+    """The one `on_step` hook that records a backward pass (the trace and the pictures use it).
+
+    Attributes:
+        steps: every `Step`, in the order the engine ran them.
+        sent: (id of node, input index) -> the contribution that step sent.
+        upstream: id of node -> the gradient that arrived at it.
+    Subclasses add what they need from each step in `record`.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.sent: dict[tuple[int, int], Any] = {}
+        self.upstream: dict[int, Any] = {}
+
+    def __call__(self, step: Step) -> None:
+        self.steps.append(step)
+        self.sent[(id(step.node), step.index)] = step.contribution
+        self.upstream[id(step.node)] = step.upstream
+        self.record(step)
+
+    def record(self, step: Step) -> None:
+        """Called once per step after it is stored; nothing more by default."""
+
+
 def topological_order(roots: Iterable[Tensor]) -> list[Tensor]:
     """Every tensor that requires grad and feeds `roots`, each after all of its inputs.
 

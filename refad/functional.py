@@ -96,13 +96,30 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     return grad_fun
 
 
-def _rows(out: Tensor, wrt: list[Tensor], nested: bool) -> list[list]:
-    """One backward pass per output element: row k of each Jacobian is d out[k] / d wrt."""
+def jacobian_rows(out: Tensor, wrt: list[Tensor], nested: bool = False,
+                  seed_requires_grad: bool = False) -> list[list]:
+    """Row k of each Jacobian, d out[k] / d wrt, by one backward pass per element of `out`.
+
+    The one way refad takes a Jacobian or a Hessian by rows (`jacobian`, the refad backend's
+    Hessian blocks, the rounding-error model's Hessian bounds).
+
+    Args:
+        out: the tensor whose elements are differentiated.
+        wrt: the tensors to differentiate with respect to.
+        nested: record the passes (create_graph), so the rows can be differentiated again.
+        seed_requires_grad: make each one-hot seed a tensor that requires grad, so that the
+            backward's steps that depend on the seed alone are recorded as nodes too.
+
+    Returns:
+        for each element k of `out`, a list with one gradient tensor per `wrt` (zeros where
+        `out` does not depend on it).
+    """
     rows = []
     for k in range(out.size):
         weight = np.zeros(out.size, dtype=out.dtype)
         weight[k] = 1.0
-        rows.append(_derivatives(out, wrt, nested, _wrap(weight.reshape(out.shape))))
+        seed = tensor(weight.reshape(out.shape), requires_grad=seed_requires_grad)
+        rows.append(_derivatives(out, wrt, nested or seed_requires_grad, seed))
     return rows
 
 
@@ -133,7 +150,7 @@ def jacobian(fun: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         table = []
         for o in outs:
             o = o if isinstance(o, Tensor) else _wrap(np.asarray(o, dtype=float))
-            rows = _rows(o, wrt, nested)
+            rows = jacobian_rows(o, wrt, nested)
             table.append(tuple(_stack([r[j] for r in rows], o.shape, w.shape, nested)
                                for j, w in enumerate(wrt)))
         table = [t[0] if isinstance(argnums, int) else t for t in table]

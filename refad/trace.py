@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import autograd, functions
-from .backward import Step, _numpy_retry, topological_order
+from .backward import Recorder, Step, _numpy_retry, topological_order
 from .nan_origin import backward_origin, forward_origin, raw
 from .node import Tensor, as_tensor, normalise, tensor
 from .parse import Expression, parse
@@ -242,25 +242,26 @@ def _forward_table(root: Tensor, leaves: dict[str, Tensor], names: _Names,
     return rows
 
 
-class _Recorder:
-    """The `on_step` hook: one BackwardStep per engine step, in the engine's order."""
+class _Recorder(Recorder):
+    """The engine's `Recorder`, plus one BackwardStep row per step, in the engine's order."""
 
     def __init__(self, names: _Names):
+        super().__init__()
         self.names = names
-        self.steps: list[BackwardStep] = []
+        self.rows: list[BackwardStep] = []
         self.received: dict[int, list[tuple[str, Any]]] = {}
         self.newest: list[int] = []     # per step: the newest tensor made so far (order 2)
         self.totals: list[int] = []     # per step: id of the total when it is a tensor
 
-    def __call__(self, step: Step) -> None:
+    def record(self, step: Step) -> None:
         node = step.node
         source = self.names(node)
         contribution = raw(step.contribution)
         paths = self.received.setdefault(id(step.input), [])
         paths.append((source, contribution))
         args = [self.names.text(a) for a in node.inputs]
-        self.steps.append(BackwardStep(
-            len(self.steps) + 1, source, node.op, raw(step.upstream), self.names(step.input),
+        self.rows.append(BackwardStep(
+            len(self.rows) + 1, source, node.op, raw(step.upstream), self.names(step.input),
             step.index, step.local, _formula(node.prim, step.index, args),
             _local_value(node, step.index), contribution, raw(step.total), list(paths)))
         made = [t.seq for t in (step.contribution, step.total) if type(t) is Tensor]
@@ -284,7 +285,7 @@ def _run_pass(of: str, root: Any, leaves: dict[str, Tensor], names: _Names,
     gradients = {name: zeros[name] if g is None else raw(g)
                  for name, g in zip(leaves, grads, strict=True)}
     note = "" if weight is None else f"{of} is not a scalar: its elements are summed first"
-    return (Pass(of, names(root), root.data, forward, recorder.steps, gradients, note),
+    return (Pass(of, names(root), root.data, forward, recorder.rows, gradients, note),
             grads, recorder)
 
 
@@ -295,10 +296,10 @@ def _made_by(roots: list[Tensor], last_forward: int, recorder: _Recorder) -> dic
         if t.seq <= last_forward:
             continue
         k = bisect.bisect_left(recorder.newest, t.seq)
-        if k == len(recorder.steps):
+        if k == len(recorder.rows):
             made[id(t)] = "after the backward pass"
             continue
-        step = recorder.steps[k]
+        step = recorder.rows[k]
         if step.shared and recorder.totals[k] == id(t):
             made[id(t)] = f"step {step.number}: the sum over paths at {step.input}"
         else:

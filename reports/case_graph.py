@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from refad.backward import Recorder
+
 
 @dataclass
 class Node:
@@ -95,15 +97,10 @@ def graph_of(case: Any, dtype: str = "float64") -> Graph:
     constants = {name: refad.tensor(value, dtype=dtype, name=name)
                  for name, value in getattr(case, "constants", {}).items()}
     out = refad.as_tensor(case.fn(refad, **leaves, **constants))
-    sent: dict[tuple[int, int], Any] = {}       # (id of node, input index) -> contribution
-    upstream: dict[int, Any] = {}               # id of node -> gradient arriving at it
-
-    def record(step) -> None:
-        sent[(id(step.node), step.index)] = step.contribution
-        upstream[id(step.node)] = step.upstream
-
+    recorder = Recorder()           # the trace's hook: what each step sent, and to whom
     if out.requires_grad:
-        out.backward(np.ones_like(out.data) if out.shape else None, on_step=record)
+        out.backward(np.ones_like(out.data) if out.shape else None, on_step=recorder)
+    sent, upstream = recorder.sent, recorder.upstream
     tensors = _reachable(out)
     graph = Graph()
     ids = _add_nodes(graph, list(leaves.values()), tensors)

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from refad.functional import jacobian_rows
 from refad.optable import OPS, REDUCTION, op
 
 U32 = 2.0 ** -24                            # float32's unit roundoff: eps32 / 2
@@ -223,20 +224,14 @@ def _checked(bounds: Bounds) -> Bounds:
 
 
 def _hessian_bounds(g: Any, x_a: Any, x_b: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of d g / d x_b, element by element: one second backward pass per row."""
-    import refad
+    """Bounds of d g / d x_b, element by element: one second backward pass per row, its seed
+    requiring grad as the first pass's does."""
     shape = x_a.shape if g is None else g.shape
+    if g is None or not g.requires_grad:
+        zeros = np.zeros(shape + x_b.shape)
+        return zeros, zeros.copy()
     rows32, rows64 = [], []
-    for k in range(int(np.prod(shape))):
-        if g is None or not g.requires_grad:
-            rows32.append(np.zeros(x_b.shape))
-            rows64.append(np.zeros(x_b.shape))
-            continue
-        weight = np.zeros(int(np.prod(shape)))
-        weight[k] = 1.0
-        weight = refad.tensor(weight.reshape(shape), requires_grad=True)     # as the seed
-        (row,) = refad.autograd.grad(g, [x_b], grad_outputs=weight,
-                                     create_graph=True, allow_unused=True)
+    for (row,) in jacobian_rows(g, [x_b], nested=True, seed_requires_grad=True):
         row32, row64 = element_bounds(row, x_b.shape)
         rows32.append(row32)
         rows64.append(row64)
