@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .base import Result, hessian_pairs
+from .refad_backend import run_case
 
 EPS = float(np.finfo(np.float64).eps)
 STEP_FIRST = EPS ** (1 / 3)  # ~6.1e-6, times max(1, |x_i|)
@@ -59,18 +60,13 @@ class Flat:
 def float_function(case):
     """f(vector) -> float: the case in float64 through refad, at the differentiated inputs
     given by a `Flat` vector (the other inputs fixed). Returns (f, flat)."""
-    import refad
 
     flat = Flat(case)
-    constants = {name: refad.tensor(np.asarray(value, dtype=np.float64))
-                 for name, value in case.constants.items()}
-
     def f(vector: np.ndarray) -> float:
         values = {**case.inputs, **flat.split(vector)}
-        inputs = {name: refad.tensor(np.asarray(value, dtype=np.float64))
-                  for name, value in values.items()}
         with np.errstate(all="ignore"):
-            out = np.asarray(refad.as_tensor(case.fn(refad, **inputs, **constants)).data)
+            out, _ = run_case(case, requires_grad=False, values=values)
+            out = np.asarray(out.data)
         if out.size != 1:
             raise ValueError(f"case {case.name!r}: the output has shape {out.shape}, "
                              "not a scalar")

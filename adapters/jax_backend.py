@@ -27,6 +27,7 @@ from typing import Any
 
 from .base import Backend, Result, as_numpy, hessian_pairs
 from .namespace import from_table
+from .refad_backend import run_case
 
 INSTALL_HINT = "jax is not installed (pip install 'refad[jax]')"
 MODES = ("auto", "eager", "jit")
@@ -171,10 +172,7 @@ def graph_size(case) -> tuple[int, int] | None:
     import refad
 
     try:
-        inputs = {name: refad.tensor(value, requires_grad=True)
-                  for name, value in case.inputs.items()}
-        constants = {name: refad.tensor(value) for name, value in case.constants.items()}
-        out = case.fn(refad, **inputs, **constants)
+        out, _ = run_case(case)
     except Exception:  # noqa: BLE001 -- the real evaluation will report the problem
         return None
     if not isinstance(out, refad.Tensor) or not out.requires_grad:

@@ -10,6 +10,28 @@ from refad.functional import jacobian_rows
 from .base import Backend, Result, as_numpy, hessian_pairs
 
 
+def run_case(case, dtype: str = "float64", *, requires_grad: bool = True,
+             constants_require_grad: bool = False, values: dict | None = None):
+    """The one way a case runs through refad: (output tensor, input tensors by name).
+
+    Args:
+        case: a Case (`fn`, `inputs`, `constants`).
+        dtype: "float64" or "float32".
+        requires_grad: whether the inputs are leaves that require grad.
+        constants_require_grad: whether the constants do too (the rounding-error model
+            counts their rounding like an input's).
+        values: input values to use instead of the case's (a finite difference's point).
+    """
+    values = case.inputs if values is None else values
+    inputs = {name: refad.tensor(value, requires_grad=requires_grad, dtype=dtype, name=name)
+              for name, value in values.items()}
+    constants = {name: refad.tensor(value, requires_grad=constants_require_grad, dtype=dtype,
+                                    name=name)
+                 for name, value in getattr(case, "constants", {}).items()}
+    out = refad.as_tensor(case.fn(refad, **inputs, **constants))
+    return out, inputs
+
+
 class RefadBackend(Backend):
     name = "refad"
     description = "refad's own reverse mode (autograd.grad, create_graph for order 2)"
@@ -18,11 +40,7 @@ class RefadBackend(Backend):
         return {"refad": refad.__version__, "numpy": np.__version__}
 
     def _evaluate(self, case, dtype: str, order: int) -> Result:
-        inputs = {name: refad.tensor(value, requires_grad=True, dtype=dtype, name=name)
-                  for name, value in case.inputs.items()}
-        constants = {name: refad.tensor(value, dtype=dtype)
-                     for name, value in case.constants.items()}
-        out = refad.as_tensor(case.fn(refad, **inputs, **constants))
+        out, inputs = run_case(case, dtype)
         result = Result(self.name, case.name, dtype, order, value=as_numpy(out.data, dtype))
         if order < 1:
             return result

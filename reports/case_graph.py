@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from adapters.refad_backend import run_case
 from refad.backward import Recorder
 
 
@@ -90,13 +91,8 @@ def graph_of(case: Any, dtype: str = "float64") -> Graph:
     Returns:
         The Graph: every input of the case (used or not), each operation, each constant.
     """
-    import refad
 
-    leaves = {name: refad.tensor(value, requires_grad=True, dtype=dtype, name=name)
-              for name, value in case.inputs.items()}
-    constants = {name: refad.tensor(value, dtype=dtype, name=name)
-                 for name, value in getattr(case, "constants", {}).items()}
-    out = refad.as_tensor(case.fn(refad, **leaves, **constants))
+    out, leaves = run_case(case, dtype)
     recorder = Recorder()           # the trace's hook: what each step sent, and to whom
     if out.requires_grad:
         out.backward(np.ones_like(out.data) if out.shape else None, on_step=recorder)

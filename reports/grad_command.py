@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from adapters.refad_backend import run_case
+
 from .cli import UsageError, parse_assignments
 
 
@@ -32,8 +34,7 @@ def checked_case(text: str, values: dict[str, Any], command: str = "refad grad")
         raise UsageError(f"unexpected variable {extra[0]}; the expression uses {uses}")
     case = expression_case("cli", text, values, family="cli")
     try:
-        value = refad.as_tensor(case.fn(refad, **{k: refad.tensor(v) for k, v in
-                                                  case.inputs.items()}))
+        value, _ = run_case(case, requires_grad=False)
     except (ValueError, TypeError, IndexError) as error:
         raise UsageError(f"cannot evaluate {text!r}: {error}") from None
     if value.shape != ():

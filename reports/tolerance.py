@@ -159,15 +159,12 @@ def case_bounds(case: Any, order: int) -> Bounds:
     """
     import refad
     from adapters.base import hessian_pairs
+    from adapters.refad_backend import run_case
     try:
         with np.errstate(all="ignore"):
-            inputs = {name: refad.tensor(value, requires_grad=True, name=name)
-                      for name, value in case.inputs.items()}
             # Constants require grad here (never in the backends) so that their rounding
             # to float32 is counted like an input's.
-            constants = {name: refad.tensor(value, requires_grad=True)
-                         for name, value in case.constants.items()}
-            out = refad.as_tensor(case.fn(refad, **inputs, **constants))
+            out, inputs = run_case(case, constants_require_grad=True)
             bounds = Bounds()
             bounds.put("value", element_bounds(out))
             if order < 1:
