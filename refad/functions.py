@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from . import primitives as P
 from .functional import grad as _functional_grad
-from .node import Tensor, as_tensor
+from .node import _NO_PARAMS, Tensor, as_tensor
 from .optable import OPS
 from .registry import REGISTRY, Primitive, apply
 from .tensor import reduction_axes
@@ -29,7 +29,9 @@ def _tensor_arguments(args: tuple) -> tuple:
 
 def _elementwise(prim: Primitive) -> Callable:
     def function(*args):
-        return apply(prim, _tensor_arguments(args), {})
+        if type(args[0]) is not Tensor:         # the common case needs no look further
+            args = _tensor_arguments(args)
+        return apply(prim, args, _NO_PARAMS)
     return function
 
 
