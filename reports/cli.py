@@ -17,49 +17,11 @@ at start-up; every framework is imported by the command that needs it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-
-class UsageError(Exception):
-    """Bad input from the user: reported in one line, exit status 2."""
-
-
-def parse_assignments(pairs: Sequence[str]) -> dict[str, Any]:
-    """`["x=1", "y=[1, 2]"]` -> {"x": 1.0, "y": [1.0, 2.0]}; UsageError naming a bad one."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise UsageError(f"expected NAME=VALUE, got {pair!r}")
-        if name in values:
-            raise UsageError(f"{name} is given twice")
-        values[name] = _number(name, text.strip())
-    return values
-
-
-def _number(name: str, text: str) -> Any:
-    try:
-        return float(text)                  # also accepts nan, inf, -inf, 1e-300
-    except ValueError:
-        pass
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = None
-    if not _all_numbers(value):
-        raise UsageError(f"{name}={text!r} is not a number or a list of numbers")
-    return value
-
-
-def _all_numbers(value: Any) -> bool:
-    if isinstance(value, list):
-        return bool(value) and all(_all_numbers(v) for v in value)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+from .usage import UsageError, parse_assignments  # noqa: F401  (the commands' errors)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -130,7 +130,7 @@ def run_explore(args) -> int:
     Raises:
         UsageError: the port is out of range or cannot be listened on.
     """
-    from .cli import UsageError
+    from .usage import UsageError
 
     port = getattr(args, "port", 0) or 0
     if not 0 <= port <= 65535:

@@ -215,8 +215,7 @@ def _values(payload: dict[str, Any]) -> dict[str, float]:
 
 def _case(payload: dict[str, Any]):
     """The expression and values as a Case, checked like `refad grad` does (ApiError 400)."""
-    from .cli import UsageError
-    from .grad_command import checked_case
+    from .usage import UsageError, checked_case
 
     text = _expression_text(payload)
     values = _values(payload)

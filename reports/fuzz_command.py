@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from .cli import UsageError
+from .usage import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

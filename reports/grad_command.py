@@ -7,40 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.refad_backend import run_case
-
-from .cli import UsageError, parse_assignments
-
-
-def checked_case(text: str, values: dict[str, Any], command: str = "refad grad"):
-    """A Case from an expression typed by a user, or UsageError saying what is wrong.
-
-    The values must name exactly the expression's variables and the value must be a scalar;
-    `command` names the command in the messages.
-    """
-    import refad
-    from cases.case import expression_case
-
-    try:
-        expression = refad.parse(text)
-    except refad.ParseError as error:
-        raise UsageError(f"bad expression: {error}") from None
-    missing = [v for v in expression.variables if v not in values]
-    extra = [v for v in values if v not in expression.variables]
-    if missing:
-        raise UsageError(f"missing value for {', '.join(missing)} (give {missing[0]}=NUMBER)")
-    if extra:
-        uses = ", ".join(expression.variables) or "no variables"
-        raise UsageError(f"unexpected variable {extra[0]}; the expression uses {uses}")
-    case = expression_case("cli", text, values, family="cli")
-    try:
-        value, _ = run_case(case, requires_grad=False)
-    except (ValueError, TypeError, IndexError) as error:
-        raise UsageError(f"cannot evaluate {text!r}: {error}") from None
-    if value.shape != ():
-        raise UsageError(f"the expression's value has shape {value.shape}; {command} needs "
-                         f"a scalar: wrap it in sum(...) or mean(...)")
-    return case
+from .usage import UsageError, checked_case, parse_assignments
 
 
 def run_grad(args) -> int:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli import UsageError, parse_assignments
-from .grad_command import checked_case
 from .picture import Picture
+from .usage import UsageError, checked_case, parse_assignments
 
 
 def run_graph(args) -> int:

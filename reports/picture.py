@@ -114,8 +114,7 @@ def picture(expr_or_case: Any, **values: Any) -> Picture:
 
 def _resolve(expr_or_case: Any, values: dict[str, Any]):
     """A Case from an expression, a catalogue name or a Case (with values replaced)."""
-    from .cli import UsageError
-    from .grad_command import checked_case
+    from .usage import UsageError, checked_case
 
     if isinstance(expr_or_case, str):
         named = _catalogue_case(expr_or_case)

@@ -6,8 +6,8 @@ import sys
 import time
 from collections import Counter
 
-from .cli import UsageError
 from .compare import DISAGREEMENT, is_disagreement
+from .usage import UsageError
 
 
 def _select(families):

@@ -13,7 +13,7 @@ from typing import Any
 
 from refad.trace_text import table as _table
 
-from .cli import UsageError, parse_assignments
+from .usage import UsageError, parse_assignments
 
 # Up to this many units in the last place, a framework's number is called a rounding
 # difference (another order of operations, another libm); beyond, a difference.
@@ -25,7 +25,7 @@ def run_trace(args) -> int:
     from adapters import framework_trace
     from refad.trace import trace
 
-    from .grad_command import checked_case
+    from .usage import checked_case
 
     case = checked_case(args.expr, parse_assignments(args.values), command="refad trace")
     try:

@@ -31,6 +31,9 @@ from typing import Any
 import adapters
 from adapters.base import Result
 
+from .compare import ORACLES, Reference, compare
+from .evaluate import CaseRun, evaluate_case
+
 # Added to every case's deadline: starting a worker and importing torch and jax in it (the
 # first case each worker runs pays that), the Taylor check and the comparison.
 DEADLINE_SLACK = 30.0
@@ -155,8 +158,6 @@ class _Schedule:
 
 def case_deadline(names: Sequence[str], dtypes: Sequence[str], timeout: float | None) -> float:
     """Seconds one case may take in a worker: every evaluation at its limit, plus slack."""
-    from .compare import ORACLES
-
     if not timeout:
         return float("inf")
     evaluations = sum(1 if name in ORACLES else len(dtypes) for name in names)
@@ -167,9 +168,6 @@ def case_deadline(names: Sequence[str], dtypes: Sequence[str], timeout: float | 
 def failed_case(case: Any, names: Sequence[str], dtypes: Sequence[str], order: int,
                 reason: str) -> Any:
     """The CaseRun of a case with no answer: an `error` row per backend and dtype."""
-    from .compare import ORACLES, Reference, compare
-    from .runner import CaseRun
-
     order = min(order, case.max_order)
     results = [Result(name, case.name, dtype, order, status="error", error=reason)
                for name in names for dtype in (("float64",) if name in ORACLES else dtypes)]
@@ -181,7 +179,6 @@ def _evaluate_named(name: str, resolve: Callable[[str], Any] | None, backends: l
     """In a worker: `evaluate_case` for the case called `name` (`resolve` finds it)."""
     import cases
 
-    from .runner import evaluate_case
     case = cases.get(name) if resolve is None else resolve(name)
     return evaluate_case(case, backends, dtypes, order, timeout=timeout)
 

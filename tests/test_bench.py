@@ -174,7 +174,7 @@ def test_a_worker_that_dies_leaves_failed_rows(tmp_path, monkeypatch):
     def crash(plan, keys, cells, seen):
         raise RuntimeError("the worker process for refad, torch died with exit status -11")
 
-    monkeypatch.setattr("reports.bench.worker.spawn", crash)
+    monkeypatch.setattr("reports.bench.suite.spawn", crash)
     status, printed = bench(tmp_path, engine=["torch"])
     assert status == 0 and "Targets for refad:" in printed
     with open(tmp_path / "bench.csv", encoding="utf-8", newline="") as stream:

@@ -26,8 +26,8 @@ from cases.dag import Dag, DagFunction, arguments, evaluate, render
 from cases.generate import RandomChooser, generate, strategy
 from refad import parse
 from reports.compare import is_disagreement
+from reports.evaluate import evaluate_case
 from reports.fuzz import BACKENDS, fuzz, fuzz_case
-from reports.runner import evaluate_case
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("REFAD_FUZZ_EXAMPLES", "300"))

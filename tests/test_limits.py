@@ -120,7 +120,7 @@ TENSOR = MEASURE + '''
 import numpy as np
 import adapters
 from cases.case import expression_case
-from reports.runner import evaluate_case
+from reports.evaluate import evaluate_case
 names = [n for n in ("refad", "torch", "jax") if adapters.get(n).available()[0]]
 for name in names + ["sympy", "numeric"]:
     if adapters.get(name).available()[0]:

@@ -14,9 +14,9 @@ import pytest
 
 import adapters
 import cases
-from reports.compare import DISAGREEMENT, is_disagreement
+from reports.compare import DISAGREEMENT, ORACLES, is_disagreement
+from reports.evaluate import evaluate_case
 from reports.parity import format_rows
-from reports.runner import ORACLES, evaluate_case
 
 ORDER = 2
 DTYPES = ("float64", "float32")

@@ -13,7 +13,7 @@ from adapters.refad_backend import RefadBackend
 from cases.case import Case, expression_case
 from reports import tolerance
 from reports.compare import TOLERANCES, compare_values, is_disagreement
-from reports.runner import evaluate_case
+from reports.evaluate import evaluate_case
 
 U = tolerance.U32
 SEED = expression_case("seed-half-four", "x*y + sin(x)", {"x": 0.5, "y": 4.0}, "seed")

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from reports.cli import UsageError
+from reports.usage import UsageError
 
 from .command import add_arguments, run_bench
 

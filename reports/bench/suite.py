@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 from .memory import measure_peak
+from .spawn import spawn
 from .startup import startup_rows
 from .timing import JAX_ENGINES, Outcome, agreement, describe, measure_cell
 from .workloads import WORKLOADS, Plan, Workload, build, skip_reason
@@ -128,7 +129,6 @@ def time_workloads(plan: Plan, keys: list[str], missing: dict[str, str],
     `plan.isolate` is "cell" (no cell inherits another's heap), else one for the whole run.
     Returns the rows and the settings the workers ran under.
     """
-    from .worker import spawn
 
     cells = [(w.key, size) for w in WORKLOADS.values() for size in plan.sizes.get(w.key, ())]
     batches = [[cell] for cell in cells] if plan.isolate == "cell" else [cells]
