@@ -85,6 +85,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The optional dependencies, each with the extra that installs it (pyproject.toml).
+EXTRAS = {"pandas": "reports", "jinja2": "reports", "tqdm": "reports", "torch": "torch",
+          "jax": "jax", "jaxlib": "jax", "sympy": "sympy", "mpmath": "sympy",
+          "matplotlib": "examples", "micrograd": "bench", "autograd": "bench"}
+
+
+def missing_extra(error: ModuleNotFoundError) -> str | None:
+    """The extra that installs the module `error` could not find (None: not an extra)."""
+    top = (error.name or "").split(".")[0]
+    return EXTRAS.get(top)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (also used by the console script)."""
     handlers = {"grad": command_grad, "report": command_report, "list": command_list,
@@ -97,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except UsageError as error:
         print(f"{command}: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        extra = missing_extra(error)
+        if extra is None:
+            raise                           # not an optional dependency: a real bug
+        print(f"{command} needs {error.name}, which is not installed: "
+              f"pip install 'refad[{extra}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)

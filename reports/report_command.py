@@ -7,7 +7,7 @@ import time
 from collections import Counter
 
 from .compare import DISAGREEMENT, is_disagreement
-from .usage import UsageError
+from .usage import UsageError, require
 
 
 def _select(families):
@@ -60,6 +60,7 @@ def run_report(args) -> int:
         dtypes = resolve_dtypes(args.dtype)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    require("pandas", "jinja2")             # before minutes of work, not after
     start = time.perf_counter()
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")

@@ -7,11 +7,19 @@ to import the command line itself (reports/cli.py, which imports every command).
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from adapters.refad_backend import run_case
+
+
+def require(*modules: str) -> None:
+    """Import each of `modules` now: a missing one raises ModuleNotFoundError, which the
+    command line turns into one line naming the extra to install (exit status 2)."""
+    for module in modules:
+        importlib.import_module(module)
 
 
 class UsageError(Exception):

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from extras import needs
 
 from adapters.base import Result
 from reports import cli
@@ -129,6 +130,7 @@ def test_unknown_family_exits_2():
     assert "nope" in done.stderr and "Traceback" not in done.stderr
 
 
+@needs("pandas")
 def test_report_writes_csv_json_html(tmp_path):
     done = refad("report", "--family", "seed", "--out", str(tmp_path), "--no-progress",
                  timeout=300)

@@ -23,6 +23,7 @@ from pathlib import Path
 import fault_backends
 import numpy as np
 import pytest
+from extras import needs
 
 import adapters
 import cases
@@ -111,7 +112,8 @@ def test_right_shapes_pass_and_a_big_gradient_is_not_copied():
     assert result.grad["x"] is x            # checked in place, not converted into a copy
 
 
-@pytest.mark.parametrize("backend", ["refad", "torch", "numeric"])
+@pytest.mark.parametrize("backend", ["refad", pytest.param("torch", marks=needs("torch")),
+                                     "numeric"])
 def test_real_backends_pass_the_shape_check_on_arrays_and_hessian_blocks(backend):
     case = cases.get("tensor-matmul-vector-matrix")         # v: (3,), M: (3, 4)
     result = adapters.get(backend).evaluate(case, "float64", 2)
@@ -237,6 +239,7 @@ def test_time_limit_outside_the_main_thread_is_not_enforced():
     assert seen == [False]
 
 
+@needs("pandas")
 def test_each_fault_in_process_is_an_error_row_and_the_run_goes_on(faults):
     names = ["fault-raise", "fault-shape", "fault-sleep", "fault-spin", "refad"]
     start = time.monotonic()
@@ -263,6 +266,7 @@ def test_each_fault_in_process_is_an_error_row_and_the_run_goes_on(faults):
 
 # ---- NaN: a nan-mismatch row that says what happened ---------------------------------------
 
+@needs("pandas")
 def test_nan_everywhere_is_nan_mismatch_rows_that_fail_the_verdict(faults):
     done = run(THREE[1:], backends=["fault-nan", "sympy"], dtypes=["float64"], order=2,
                progress=False, jobs=1)
@@ -278,6 +282,7 @@ def test_nan_everywhere_is_nan_mismatch_rows_that_fail_the_verdict(faults):
 
 # ---- worker processes: the alarm inside each, the deadline outside -------------------------
 
+@needs("pandas")
 def test_faults_in_worker_processes_are_error_rows(faults):
     names = ["fault-raise", "fault-sleep", "refad"]
     done = run(THREE, backends=names, dtypes=["float64"], order=1, progress=False,
@@ -292,6 +297,7 @@ def test_faults_in_worker_processes_are_error_rows(faults):
     assert (rows[rows.backend == "refad"].status == "ok").all()
 
 
+@needs("pandas")
 def test_a_worker_stuck_past_its_deadline_is_terminated_and_the_run_goes_on(
         faults, monkeypatch):
     monkeypatch.setattr(workers, "DEADLINE_SLACK", 8.0)
@@ -311,6 +317,7 @@ def test_a_worker_stuck_past_its_deadline_is_terminated_and_the_run_goes_on(
     assert list(dict.fromkeys(rows.case)) == [case.name for case in THREE]    # in order
 
 
+@needs("pandas")
 def test_a_worker_that_dies_costs_only_its_own_case(faults):
     done = run(THREE, backends=["fault-crash"], dtypes=["float64"], order=1, progress=False,
                timeout=30.0, jobs=2)
@@ -346,6 +353,7 @@ REGISTERED_CLI = ("import sys; sys.path.insert(0, 'tests'); import fault_backend
                   "sys.exit(cli.main(sys.argv[1:]))")
 
 
+@needs("pandas")
 def test_refad_report_with_fault_backends_writes_the_report_and_exits_1(tmp_path):
     args = ["report", "--family", "seed", "--out", str(tmp_path), "--no-progress",
             "--dtype", "float64", "--order", "1", "--jobs", "2", "--timeout", "1",
@@ -399,6 +407,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+@needs("pandas")
 def test_ctrl_c_while_writing_the_second_file_keeps_the_previous_report(tmp_path, monkeypatch):
     writers.write_report(run([SEED], backends=["refad"], dtypes=["float64"], progress=False),
                          tmp_path)
@@ -477,6 +486,7 @@ def _interrupt(folder: Path, moment: str, after: float = 0.0):
     return subprocess.CompletedProcess(process.args, process.returncode, out, err), sent
 
 
+@needs("pandas")
 def test_ctrl_c_at_any_moment_leaves_a_complete_report_and_a_rerun_writes_it(tmp_path):
     writers.write_report(run([SEED], backends=["refad"], dtypes=["float64"], progress=False),
                          tmp_path)

@@ -8,10 +8,13 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from extras import needs
 
 from cases.case import Case, expression_case
 from reports.graph_svg import AMBER, case_svg, graph_of, render_svg, summarize
 from reports.html import render_html
+
+pytestmark = needs("pandas", "jinja2")
 
 SEED = expression_case("seed-multivariate", "x*y + sin(x)", {"x": 1.0, "y": 2.0},
                        family="seed", note="x feeds two nodes: its gradient sums two paths")

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from extras import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.limits
@@ -171,6 +172,7 @@ def test_a_million_node_chain_has_the_chain_rule_gradient_in_bounded_memory(engi
     assert grown < bound_mb, f"{engine}: the chain grew the peak by {grown:.0f} MB"
 
 
+@needs("torch")
 def test_a_ten_million_element_case_runs_through_evaluate_case_in_bounded_memory():
     found = measure(TENSOR)
     grown = found["peak_mb"] - found["baseline_mb"]

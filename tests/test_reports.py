@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from extras import needs
 
 import adapters
 from adapters.refad_backend import RefadBackend
@@ -14,6 +15,8 @@ from reports import writers
 from reports.compare import TOLERANCES, compare_values, ulp_distance
 from reports.parity import assert_parity
 from reports.runner import run
+
+pytestmark = needs("pandas", "jinja2")
 
 SEED = expression_case("seed-multivariate-test", "x*y + sin(x)", {"x": 1.0, "y": 2.0}, "seed")
 
