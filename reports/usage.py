@@ -12,8 +12,6 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.refad_backend import run_case
-
 
 def require(*modules: str) -> None:
     """Import each of `modules` now: a missing one raises ModuleNotFoundError, which the
@@ -66,7 +64,8 @@ def checked_case(text: str, values: dict[str, Any], command: str = "refad grad")
     The values must name exactly the expression's variables and the value must be a scalar;
     `command` names the command in the messages.
     """
-    import refad
+    import refad  # numpy and the engine: loaded by the command, not by `refad --help`
+    from adapters.refad_backend import run_case
     from cases.case import expression_case
 
     try:

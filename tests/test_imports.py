@@ -161,3 +161,18 @@ def test_the_walk_sees_each_package(package):
     """The test can fail: every package has modules, and the engine's known edges are seen."""
     assert any(module.split(".")[0] == package for module in MODULES)
     assert "refad.node" in GRAPH["refad.registry"]
+
+
+def test_the_command_line_starts_without_numpy():
+    """`refad --help` loads argparse and the command line only: numpy, the engine and every
+    framework are imported by the command that needs them (DESIGN.md: --help is instant)."""
+    import subprocess
+    import sys
+
+    program = ("import sys, reports.cli; "
+               "print(sorted(m for m in ('numpy', 'refad', 'torch', 'jax', 'pandas') "
+               "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"imported at start-up: {done.stdout.strip()}"
