@@ -13,14 +13,14 @@ from .base import DTYPES, Backend, Result
 
 # name -> (module, class): the order is the order of report columns.
 _BUILTIN = {
-    "refad": ("adapters.refad_backend", "RefadBackend"),
-    "torch": ("adapters.torch_backend", "TorchBackend"),
-    "jax": ("adapters.jax_backend", "JaxBackend"),
-    "sympy": ("adapters.sympy_backend", "SympyBackend"),
-    "numeric": ("adapters.numeric_backend", "NumericBackend"),
+    "refad": ("refad.adapters.refad_backend", "RefadBackend"),
+    "torch": ("refad.adapters.torch_backend", "TorchBackend"),
+    "jax": ("refad.adapters.jax_backend", "JaxBackend"),
+    "sympy": ("refad.adapters.sympy_backend", "SympyBackend"),
+    "numeric": ("refad.adapters.numeric_backend", "NumericBackend"),
     # JAX under jit: XLA may simplify (log(exp(x)) becomes x), which is itself a finding;
     # it compiles every case, so it runs only when asked for by name.
-    "jax-jit": ("adapters.jax_backend", "JaxJitBackend"),
+    "jax-jit": ("refad.adapters.jax_backend", "JaxJitBackend"),
 }
 _KNOWN = dict(_BUILTIN)
 NAMES = tuple(_KNOWN)

@@ -8,4 +8,4 @@ import importlib
 import sys
 
 if __name__ == "__main__":
-    sys.exit(importlib.import_module("reports.cli").main())
+    sys.exit(importlib.import_module("refad.reports.cli").main())

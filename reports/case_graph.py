@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from refad.adapters.refad_backend import run_case
 
-from adapters.refad_backend import run_case
 from refad.backward import Recorder
 
 

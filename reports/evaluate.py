@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-import adapters
+from refad import adapters
 
 from .compare import ORACLES, Reference, choose_reference, compare, detected_kink, known_reason
 

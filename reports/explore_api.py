@@ -50,7 +50,7 @@ def decode(body: bytes) -> dict[str, Any]:
 @functools.lru_cache(maxsize=1)
 def case_list() -> dict[str, Any]:
     """GET /api/cases: the seed's three expressions, then every scalar expression case."""
-    import cases
+    from refad import cases
 
     chosen = [cases.get(name) for name in SEEDS]
     chosen += [case for case in cases.CATALOGUE
@@ -115,7 +115,7 @@ def frameworks(payload: dict[str, Any]) -> dict[str, Any]:
     Each framework is imported on the first request (seconds); one that is not installed
     comes back with status "unavailable", one that fails with status "error" and its message.
     """
-    import adapters
+    from refad import adapters
 
     case = _case(payload)
     with _REFAD_LOCK:

@@ -23,7 +23,7 @@ TIMEOUT = 120.0     # seconds one backend may spend on one case (past it: an `er
 
 def fuzz_case(seed: int, index: int):
     """The `index`-th case of the run seeded `seed` (the same case every time)."""
-    from cases.generate import RandomChooser, generate
+    from refad.cases.generate import RandomChooser, generate
     return generate(RandomChooser(f"{seed}-{index}"), name=f"fuzz-s{seed}-{index}")
 
 

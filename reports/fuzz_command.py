@@ -78,7 +78,7 @@ def _fuzz(args, backends: list[str], dtypes: list[str]) -> int:
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     written = []
     for finding in run.findings:
-        from cases.case_files import write_case_file
+        from refad.cases.case_files import write_case_file
         found_by = {"seed": args.seed, "index": finding.index,
                     "refad version": refad.__version__, "date": date,
                     "command": "refad " + " ".join(sys.argv[1:])}
@@ -107,7 +107,7 @@ def _row_summary(row: dict, key: str) -> dict:
 
 def _replay(directory: str, backends: list[str], dtypes: list[str], order: int,
             timeout: float | None) -> int:
-    from cases.case_files import load_cases
+    from refad.cases.case_files import load_cases
 
     from .compare import is_disagreement
     from .report_command import verdict

@@ -11,8 +11,8 @@ from .usage import UsageError, checked_case, parse_assignments
 
 
 def run_grad(args) -> int:
-    from reports.compare import is_disagreement, worst_status
-    from reports.runner import evaluate_case, resolve_backends
+    from refad.reports.compare import is_disagreement, worst_status
+    from refad.reports.runner import evaluate_case, resolve_backends
 
     values = parse_assignments(args.values)
     case = checked_case(args.expr, values)
@@ -35,7 +35,7 @@ def run_grad(args) -> int:
 
 def _quantities_json(case, quantities: dict[str, Any]) -> dict[str, Any]:
     """value / grad / hessian (symmetric, nested by input) from a quantity mapping."""
-    from reports.writers import json_ready
+    from refad.reports.writers import json_ready
 
     names = list(case.differentiated)
     out: dict[str, Any] = {"value": json_ready(quantities.get("value")), "grad": {},
@@ -65,7 +65,7 @@ def _transpose_block(block: np.ndarray, a_shape: tuple, b_shape: tuple) -> np.nd
 
 
 def _as_json(args, case, done, statuses) -> dict[str, Any]:
-    from reports.writers import json_ready
+    from refad.reports.writers import json_ready
 
     results = []
     for result in done.results:

@@ -1,6 +1,6 @@
 """`assert_parity`: the harness as an assertion for your own code.
 
-    from reports.parity import assert_parity
+    from refad.reports.parity import assert_parity
     assert_parity(lambda ops, x, w: ops.sum(ops.tanh(x @ w)), {"x": x, "w": w},
                   backends=["refad", "torch", "jax"], dtype="float64", order=2)
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cases.case import Case
+from refad.cases.case import Case
 
 from .compare import is_disagreement
 from .runner import evaluate_case, resolve_backends, resolve_dtypes

@@ -3,7 +3,7 @@
 In a notebook, the last line of a cell draws the graph, with each node's operation and
 forward value, the gradient that flowed back along each edge, and each input's total in amber:
 
-    from reports.picture import picture
+    from refad.reports.picture import picture
     picture("x*y + sin(x)", x=1, y=2)           # or picture("seed-multivariate")
 
 `Picture.save("graph.svg")` writes a standalone SVG file. The display object lives here, in
@@ -142,7 +142,7 @@ def _resolve(expr_or_case: Any, values: dict[str, Any]):
 
 def _catalogue_case(name: str):
     """The catalogue case called `name`, or None (then it is read as an expression)."""
-    import cases
+    from refad import cases
 
     try:
         return cases.get(name)

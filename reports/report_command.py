@@ -11,7 +11,7 @@ from .usage import UsageError, require
 
 
 def _select(families):
-    import cases
+    from refad import cases
     if not families:
         return list(cases.CATALOGUE)
     selected = []
@@ -49,8 +49,8 @@ def verdict(rows) -> str:
 
 
 def run_report(args) -> int:
-    from reports.runner import resolve_backends, resolve_dtypes, run
-    from reports.writers import write_report
+    from refad.reports.runner import resolve_backends, resolve_dtypes, run
+    from refad.reports.writers import write_report
 
     if not args.timeout > 0:                # also refuses nan
         raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout}")

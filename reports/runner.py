@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import adapters
-from adapters.base import DTYPES
+from refad.adapters.base import DTYPES
+
+from refad import adapters
 
 from .compare import COLUMNS, TOLERANCES
 from .evaluate import evaluate_case
@@ -56,7 +57,7 @@ def resolve_dtypes(dtypes: Sequence[str] | None) -> list[str]:
 
 
 def _in_catalogue(chosen: list[Any]) -> bool:
-    import cases
+    from refad import cases
     try:
         return all(cases.get(case.name) is case for case in chosen)
     except ValueError:

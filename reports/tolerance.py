@@ -157,9 +157,10 @@ def case_bounds(case: Any, order: int) -> Bounds:
     Runs the case through refad in float64 as its backend does, but records every backward
     pass (create_graph) so that gradients and Hessian entries are graphs to walk too.
     """
+    from refad.adapters.base import hessian_pairs
+    from refad.adapters.refad_backend import run_case
+
     import refad
-    from adapters.base import hessian_pairs
-    from adapters.refad_backend import run_case
     try:
         with np.errstate(all="ignore"):
             # Constants require grad here (never in the backends) so that their rounding

@@ -22,7 +22,8 @@ ROUNDING_ULPS = 64
 
 def run_trace(args) -> int:
     """Print the trace of `args.expr` at `args.values`; exit status 0 (2 on bad input)."""
-    from adapters import framework_trace
+    from refad.adapters import framework_trace
+
     from refad.trace import trace
 
     from .usage import checked_case

@@ -64,9 +64,10 @@ def checked_case(text: str, values: dict[str, Any], command: str = "refad grad")
     The values must name exactly the expression's variables and the value must be a scalar;
     `command` names the command in the messages.
     """
+    from refad.adapters.refad_backend import run_case
+    from refad.cases.case import expression_case
+
     import refad  # numpy and the engine: loaded by the command, not by `refad --help`
-    from adapters.refad_backend import run_case
-    from cases.case import expression_case
 
     try:
         expression = refad.parse(text)

@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from multiprocessing import resource_tracker
 from typing import Any
 
-import adapters
-from adapters.base import Result
+from refad.adapters.base import Result
+
+from refad import adapters
 
 from .compare import ORACLES, Reference, compare
 from .evaluate import CaseRun, evaluate_case
@@ -177,7 +178,7 @@ def failed_case(case: Any, names: Sequence[str], dtypes: Sequence[str], order: i
 def _evaluate_named(name: str, resolve: Callable[[str], Any] | None, backends: list[str],
                     dtypes: list[str], order: int, timeout: float | None) -> Any:
     """In a worker: `evaluate_case` for the case called `name` (`resolve` finds it)."""
-    import cases
+    from refad import cases
 
     case = cases.get(name) if resolve is None else resolve(name)
     return evaluate_case(case, backends, dtypes, order, timeout=timeout)

@@ -106,7 +106,7 @@ def signals_held() -> Iterator[None]:
 def json_number(value: Any) -> Any:
     """A number for JSON: non-finite floats become the strings "nan", "inf", "-inf"."""
     if isinstance(value, float) or hasattr(value, "dtype"):
-        from cases.case_files import json_float  # case files write numbers the same way
+        from refad.cases.case_files import json_float  # case files write numbers the same way
         return json_float(value)
     return value
 

@@ -18,8 +18,7 @@ import signal
 import time
 
 import numpy as np
-
-from adapters.refad_backend import RefadBackend
+from refad.adapters.refad_backend import RefadBackend
 
 GIVE_UP = 20.0
 # More names can come through the environment, which spawned worker processes inherit.
@@ -145,7 +144,7 @@ FAULTS = {cls.name: cls.__name__ for cls in (Raising, NanEverywhere, WrongShape,
 
 def register_all() -> None:
     """Register every fault backend with `adapters` under its name (for a subprocess)."""
-    import adapters
+    from refad import adapters
 
     for name, cls in FAULTS.items():
         adapters.register(name, __name__, cls)

@@ -12,12 +12,12 @@ import sys
 
 import numpy as np
 import pytest
+from refad.adapters.base import hessian_pairs
+from refad.adapters.jax_backend import JaxBackend, JaxJitBackend, choose_mode, graph_size
+from refad.adapters.refad_backend import RefadBackend
+from refad.adapters.torch_backend import TorchBackend
+from refad.cases.case import Case, expression_case
 
-from adapters.base import hessian_pairs
-from adapters.jax_backend import JaxBackend, JaxJitBackend, choose_mode, graph_size
-from adapters.refad_backend import RefadBackend
-from adapters.torch_backend import TorchBackend
-from cases.case import Case, expression_case
 from refad.vocabulary import FUNCTIONS
 
 RTOL = 1e-12                # float64 agreement between backends
@@ -156,11 +156,10 @@ def test_errors_become_results(backend, case):
 def test_ops_cover_the_vocabulary(backend):
     if backend.name == "torch":
         import torch
-
-        from adapters.torch_backend import make_ops
+        from refad.adapters.torch_backend import make_ops
         ops = make_ops(torch.float64)
     else:
-        from adapters.jax_backend import make_ops
+        from refad.adapters.jax_backend import make_ops
         ops = make_ops()
     assert set(vars(ops)) == set(FUNCTIONS)
 

@@ -14,11 +14,10 @@ import io
 import json
 
 import pytest
-
-from reports import cli
-from reports.bench import engines, output, targets, timing
-from reports.bench.command import run_bench
-from reports.bench.workloads import PLANS, WORKLOADS
+from refad.reports import cli
+from refad.reports.bench import engines, output, targets, timing
+from refad.reports.bench.command import run_bench
+from refad.reports.bench.workloads import PLANS, WORKLOADS
 
 pytestmark = pytest.mark.xdist_group("bench")
 FILES = ("bench.md", "bench.csv", "bench.json")
@@ -174,7 +173,7 @@ def test_a_worker_that_dies_leaves_failed_rows(tmp_path, monkeypatch):
     def crash(plan, keys, cells, seen):
         raise RuntimeError("the worker process for refad, torch died with exit status -11")
 
-    monkeypatch.setattr("reports.bench.suite.spawn", crash)
+    monkeypatch.setattr("refad.reports.bench.suite.spawn", crash)
     status, printed = bench(tmp_path, engine=["torch"])
     assert status == 0 and "Targets for refad:" in printed
     with open(tmp_path / "bench.csv", encoding="utf-8", newline="") as stream:
@@ -202,7 +201,7 @@ def test_the_command_line_reaches_run_bench(tmp_path, monkeypatch):
         seen["args"] = args
         return 0
 
-    monkeypatch.setattr("reports.bench.command.run_bench", fake_run_bench)
+    monkeypatch.setattr("refad.reports.bench.command.run_bench", fake_run_bench)
     status = cli.main(["bench", "--quick", "--out", str(tmp_path), "--engine", "torch",
                        "--engine", "micrograd", "--repeats", "3"])
     assert status == 0

@@ -14,12 +14,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from refad.reports.explore import make_server
+from refad.reports.explore_api import SEEDS
+from refad.reports.graph_svg import AMBER, AMBER_TEXT
 
-import adapters
-import cases
-from reports.explore import make_server
-from reports.explore_api import SEEDS
-from reports.graph_svg import AMBER, AMBER_TEXT
+from refad import adapters, cases
 
 pytestmark = pytest.mark.xdist_group("browser")
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else (
@@ -198,8 +197,8 @@ def test_numbers_are_written_as_python_writes_them(page, url):
 
 
 def test_report_html_screenshot(page, tmp_path):
-    from reports.runner import run
-    from reports.writers import write_report
+    from refad.reports.runner import run
+    from refad.reports.writers import write_report
 
     done = run([cases.get("seed-multivariate")], backends=["refad"], dtypes=["float64"],
                progress=False)

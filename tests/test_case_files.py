@@ -7,13 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from refad.cases.case import Case
+from refad.cases.case_files import load_case_file, load_cases, write_case_file
+from refad.cases.dag import Dag, DagFunction, render
+from refad.reports.fuzz import fuzz_case
 
-import cases
 import refad
-from cases.case import Case
-from cases.case_files import load_case_file, load_cases, write_case_file
-from cases.dag import Dag, DagFunction, render
-from reports.fuzz import fuzz_case
+from refad import cases
 
 
 def _dag_case(name: str = "file-case", **inputs) -> Case:

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from refad.adapters.refad_backend import RefadBackend
+from refad.cases import CATALOGUE, Case, families, get, select
 
-import cases
 import refad
-from adapters.refad_backend import RefadBackend
-from cases import CATALOGUE, Case, families, get, select
+from refad import cases
 from refad.parse import parse
 from refad.vocabulary import FUNCTIONS
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from extras import needs
-
-from adapters.base import Result
-from reports import cli
+from refad.adapters.base import Result
+from refad.reports import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,8 +89,9 @@ def test_bad_input_exits_2_with_one_line(args, message):
 
 def test_disagreement_exits_1(monkeypatch, capsys):
     """A backend that returns a wrong gradient makes `refad grad` exit 1."""
-    import adapters
-    from adapters.refad_backend import RefadBackend
+    from refad.adapters.refad_backend import RefadBackend
+
+    from refad import adapters
 
     class Wrong(RefadBackend):
         def _evaluate(self, case, dtype, order) -> Result:

@@ -21,16 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from refad.reports.cli import UsageError
+from refad.reports.compare import ulp_distance
+from refad.reports.explore import make_server, run_explore
+from refad.reports.explore_api import MAX_BODY, SEEDS, forward_only
+from refad.reports.graph_svg import AMBER_TEXT, case_svg
+from refad.reports.writers import json_ready
 
-import adapters
-import cases
 import refad
-from reports.cli import UsageError
-from reports.compare import ulp_distance
-from reports.explore import make_server, run_explore
-from reports.explore_api import MAX_BODY, SEEDS, forward_only
-from reports.graph_svg import AMBER_TEXT, case_svg
-from reports.writers import json_ready
+from refad import adapters, cases
 
 pytestmark = pytest.mark.xdist_group("explore")
 ROOT = Path(__file__).resolve().parent.parent
@@ -298,7 +297,7 @@ def test_run_explore_rejects_a_bad_or_busy_port():
 
 def test_command_prints_the_address_and_stops_cleanly_on_ctrl_c():
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen([sys.executable, "-m", "reports.cli", "explore"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "refad.reports.cli", "explore"], cwd=ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:

@@ -24,15 +24,14 @@ import fault_backends
 import numpy as np
 import pytest
 from extras import needs
+from refad.adapters.base import Backend, Result
+from refad.adapters.limits import EvaluationOutOfMemory, EvaluationTimeout, limits, resident_bytes
+from refad.cases.case import expression_case
+from refad.reports import cli, workers, writers
+from refad.reports.compare import is_disagreement
+from refad.reports.runner import run
 
-import adapters
-import cases
-from adapters.base import Backend, Result
-from adapters.limits import EvaluationOutOfMemory, EvaluationTimeout, limits, resident_bytes
-from cases.case import expression_case
-from reports import cli, workers, writers
-from reports.compare import is_disagreement
-from reports.runner import run
+from refad import adapters, cases
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = expression_case("seed-multivariate-test", "x*y + sin(x)", {"x": 1.0, "y": 2.0}, "seed")
@@ -332,7 +331,7 @@ def test_a_worker_that_dies_costs_only_its_own_case(faults):
 
 def test_refad_fuzz_workers_have_deadlines_too(faults, monkeypatch):
     """`refad fuzz --jobs` runs on the same pool: a worker stuck in C costs its case only."""
-    from reports.fuzz import fuzz, fuzz_case
+    from refad.reports.fuzz import fuzz, fuzz_case
 
     stuck = fuzz_case(1, 2).name
     monkeypatch.setenv("REFAD_TEST_HANG_ON", stuck)     # read by the spawned workers

@@ -18,16 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from refad.cases.case_files import write_case_file
+from refad.cases.dag import Dag, DagFunction, arguments, evaluate, render
+from refad.cases.generate import RandomChooser, generate, strategy
+from refad.reports.compare import is_disagreement
+from refad.reports.evaluate import evaluate_case
+from refad.reports.fuzz import BACKENDS, fuzz, fuzz_case
 
-import adapters
 import refad
-from cases.case_files import write_case_file
-from cases.dag import Dag, DagFunction, arguments, evaluate, render
-from cases.generate import RandomChooser, generate, strategy
-from refad import parse
-from reports.compare import is_disagreement
-from reports.evaluate import evaluate_case
-from reports.fuzz import BACKENDS, fuzz, fuzz_case
+from refad import adapters, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("REFAD_FUZZ_EXAMPLES", "300"))
@@ -64,7 +63,7 @@ def test_random_expressions_agree_across_backends():
 
 
 def test_the_property_fails_on_a_disagreement_and_names_it():
-    from cases.case import expression_case
+    from refad.cases.case import expression_case
 
     trap = expression_case("trap", "where(x > 0, sqrt(x), 0.0)", {"x": -1.0}, "fuzz")
     with pytest.raises(AssertionError) as failure:
@@ -210,7 +209,7 @@ def test_refad_fuzz_rejects_bad_input(tmp_path):
 
 
 def test_replay_runs_case_files_and_says_what_disagrees(tmp_path):
-    from cases.case import expression_case
+    from refad.cases.case import expression_case
 
     trap = "where(x > 0, sqrt(x), 0.0)"         # AD gives nan, the exact derivative is 0
     write_case_file(expression_case("trap", trap, {"x": -1.0}, "fuzz"), tmp_path / "a.json")

@@ -9,10 +9,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 from extras import needs
-
-from cases.case import Case, expression_case
-from reports.graph_svg import AMBER, case_svg, graph_of, render_svg, summarize
-from reports.html import render_html
+from refad.cases.case import Case, expression_case
+from refad.reports.graph_svg import AMBER, case_svg, graph_of, render_svg, summarize
+from refad.reports.html import render_html
 
 pytestmark = needs("pandas", "jinja2")
 

@@ -2,8 +2,9 @@
 
 Every import statement counts, at the top of a module or inside a function (an import moved
 into a function to dodge a cycle is still a cycle), and so does `importlib.import_module`
-of a literal name. The layers are refad < adapters < cases < reports. `__main__.py` entry
-points are left out of the cycle check: nothing imports them.
+of a literal name. The layers are refad < adapters < cases < reports < testing (the short
+public path of the parity suite). `__main__.py` entry points are left out of the cycle
+check: nothing imports them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("refad", "adapters", "cases", "reports")
+LAYERS = ("refad", "adapters", "cases", "reports", "testing")
 # The names the folders install under, and the names they are imported by in the tree.
-ALIASES = {"refad.adapters": "adapters", "refad.cases": "cases", "refad.reports": "reports"}
+ALIASES = {"refad.adapters": "adapters", "refad.cases": "cases", "refad.reports": "reports",
+           "refad.testing": "testing"}
 
 
 def _module_name(path: Path) -> str:
@@ -88,6 +90,26 @@ def _imports(module: str) -> set[str]:
 
 
 GRAPH = {module: _imports(module) for module in MODULES}
+
+
+def _bare_names(module: str) -> list[str]:
+    """Imports of `adapters`, `cases` or `reports` by their folder names, not as installed."""
+    found = []
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [name for name in names if name.split(".")[0] in ALIASES.values()]
+    return found
+
+
+def test_every_import_uses_the_installed_name():
+    """`refad.adapters`, never `adapters`: the folders install under refad only."""
+    bare = {module: names for module in MODULES if (names := _bare_names(module))}
+    assert not bare, f"imports by folder name instead of refad.*: {bare}"
 
 
 def _layer(module: str) -> int:

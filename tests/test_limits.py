@@ -119,9 +119,9 @@ print(json.dumps({"baseline_mb": baseline, "peak_mb": peak, "build_s": built - s
 
 TENSOR = MEASURE + '''
 import numpy as np
-import adapters
-from cases.case import expression_case
-from reports.evaluate import evaluate_case
+from refad import adapters
+from refad.cases.case import expression_case
+from refad.reports.evaluate import evaluate_case
 names = [n for n in ("refad", "torch", "jax") if adapters.get(n).available()[0]]
 for name in names + ["sympy", "numeric"]:
     if adapters.get(name).available()[0]:

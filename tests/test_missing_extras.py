@@ -40,8 +40,7 @@ def test_missing_extra_names_it(module, extra, argv, tmp_path):
 
 def test_every_extra_named_exists():
     import tomllib
-
-    from reports.cli import EXTRAS
+    from refad.reports.cli import EXTRAS
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]

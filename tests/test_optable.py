@@ -65,7 +65,7 @@ def test_cost_is_a_number_or_a_reduction(name):
 
 
 def test_the_float32_model_has_no_default_cost():
-    from reports.tolerance import node_error
+    from refad.reports.tolerance import node_error
 
     node = refad.tensor(0.5, requires_grad=True).sin()
     node.prim = refad.registry.Primitive("unknown", np.sin, None, None, (), "", ())
@@ -122,16 +122,15 @@ def _namespace(backend: str):
     _root(backend)
     if backend == "torch":
         import torch
-
-        from adapters.torch_backend import make_ops
+        from refad.adapters.torch_backend import make_ops
         return make_ops(torch.float64)
     if backend == "jax":
-        from adapters.jax_backend import make_ops
+        from refad.adapters.jax_backend import make_ops
         return make_ops()
     if backend == "sympy":
-        from adapters.sympy_ops import namespace
+        from refad.adapters.sympy_ops import namespace
         return namespace()
-    from adapters.high_precision import _mpmath_namespace
+    from refad.adapters.high_precision import _mpmath_namespace
     return _mpmath_namespace()
 
 
@@ -146,7 +145,7 @@ def test_each_backend_namespace_is_the_table(backend):
 @pytest.mark.parametrize("name", [n for n in VOCABULARY
                                   if isinstance(OPS[n].fuzz, Fuzz) and OPS[n].fuzz.drawn])
 def test_drawn_ops_are_in_the_fuzz_generator(name):
-    from cases.generate import BINARY, UNARY
+    from refad.cases.generate import BINARY, UNARY
 
     kinds = OPS[name].fuzz.kinds or (name,)
     assert set(kinds) <= set(UNARY) | set(BINARY), (name, kinds)
@@ -154,7 +153,7 @@ def test_drawn_ops_are_in_the_fuzz_generator(name):
 
 @pytest.mark.parametrize("name", VOCABULARY)
 def test_every_sample_is_a_catalogue_case(name):
-    from cases import select
+    from refad.cases import select
 
     names = {case.name for case in select()}
     for sample in OPS[name].samples:

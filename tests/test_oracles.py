@@ -12,11 +12,11 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+from refad.adapters.base import hessian_pairs
+from refad.adapters.numeric_backend import taylor_check
+from refad.cases.case import Case, expression_case
 
-import adapters
-from adapters.base import hessian_pairs
-from adapters.numeric_backend import taylor_check
-from cases.case import Case, expression_case
+from refad import adapters
 
 SYMPY = adapters.get("sympy")
 NUMERIC = adapters.get("numeric")

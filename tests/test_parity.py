@@ -11,12 +11,11 @@ from __future__ import annotations
 import functools
 
 import pytest
+from refad.reports.compare import DISAGREEMENT, ORACLES, is_disagreement
+from refad.reports.evaluate import evaluate_case
+from refad.reports.parity import format_rows
 
-import adapters
-import cases
-from reports.compare import DISAGREEMENT, ORACLES, is_disagreement
-from reports.evaluate import evaluate_case
-from reports.parity import format_rows
+from refad import adapters, cases
 
 ORDER = 2
 DTYPES = ("float64", "float32")

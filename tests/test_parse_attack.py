@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-import cases
 import refad
+from refad import cases
 from refad.parse import MAX_DEPTH, MAX_GRAD_DEPTH, Expression, ParseError, parse
 from refad.registry import ShapeError
 from refad.tensor import Tensor

@@ -10,10 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from reports.case_graph import summarize
-from reports.graph_svg import AMBER, AMBER_TEXT, LABEL_CHAR_W
-from reports.picture import Picture, picture
+from refad.reports.case_graph import summarize
+from refad.reports.graph_svg import AMBER, AMBER_TEXT, LABEL_CHAR_W
+from refad.reports.picture import Picture, picture
 
 ROOT = Path(__file__).resolve().parents[1]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -194,7 +193,7 @@ def test_thirty_node_graph_is_readable_and_fits():
 
 def test_shared_operation_lists_its_paths():
     """An intermediate used three times: its gradient line shows the three contributions."""
-    from cases.case import Case
+    from refad.cases.case import Case
 
     def shared(ops, w, x, b):
         u = w * x + b

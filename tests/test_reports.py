@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 from extras import needs
+from refad.adapters.refad_backend import RefadBackend
+from refad.cases.case import Case, expression_case
+from refad.reports import writers
+from refad.reports.compare import TOLERANCES, compare_values, ulp_distance
+from refad.reports.runner import run
+from refad.testing import assert_parity
 
-import adapters
-from adapters.refad_backend import RefadBackend
-from cases.case import Case, expression_case
-from reports import writers
-from reports.compare import TOLERANCES, compare_values, ulp_distance
-from reports.parity import assert_parity
-from reports.runner import run
+from refad import adapters
 
 pytestmark = needs("pandas", "jinja2")
 
@@ -83,7 +83,7 @@ def test_write_report_is_atomic(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("reports.html.render_html", broken)
+    monkeypatch.setattr("refad.reports.html.render_html", broken)
     with pytest.raises(RuntimeError):
         writers.write_report(done, tmp_path)
     after = {name: path.read_text() for name, path in paths.items()}
@@ -128,7 +128,7 @@ def test_ulp_distance():
     (("kink", "value-convention"), "convention"),   # atan2(0, 0): the value is a convention
 ])
 def test_a_kink_excuses_a_value_only_when_the_value_is_a_convention(tags, status):
-    from reports.compare import classify, is_disagreement
+    from refad.reports.compare import classify, is_disagreement
     case = expression_case("tie", "maximum(x, y)", {"x": 1.0, "y": 1.0}, "test", tags=tags)
     value = classify(case, {"backend": "torch", "quantity": "value", "status": "mismatch",
                             "detail": ""})

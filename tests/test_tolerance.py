@@ -6,14 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from refad.adapters.refad_backend import RefadBackend
+from refad.cases.case import Case, expression_case
+from refad.reports import tolerance
+from refad.reports.compare import TOLERANCES, compare_values, is_disagreement
+from refad.reports.evaluate import evaluate_case
 
-import adapters
-import cases
-from adapters.refad_backend import RefadBackend
-from cases.case import Case, expression_case
-from reports import tolerance
-from reports.compare import TOLERANCES, compare_values, is_disagreement
-from reports.evaluate import evaluate_case
+from refad import adapters, cases
 
 U = tolerance.U32
 SEED = expression_case("seed-half-four", "x*y + sin(x)", {"x": 0.5, "y": 4.0}, "seed")

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from refad.cases.case import expression_case
+from refad.reports import cli
 
-import cases
 import refad
-from cases.case import expression_case
+from refad import cases
 from refad.nan_origin import is_finite
 from refad.trace import format_value, trace
-from reports import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "x*y + sin(x)"
@@ -121,7 +121,7 @@ def test_local_formula_names_the_actual_inputs():
 
 
 def test_catalogue_traces_agree_with_the_refad_backend():
-    from adapters.refad_backend import RefadBackend
+    from refad.adapters.refad_backend import RefadBackend
 
     backend = RefadBackend()
     for case in cases.CATALOGUE:
@@ -236,7 +236,7 @@ def test_nan_origin_of_an_overflowing_sum_over_paths():
 def test_framework_nan_reports():
     pytest.importorskip("torch")
     pytest.importorskip("jax")
-    from adapters.framework_trace import nan_reports
+    from refad.adapters.framework_trace import nan_reports
 
     trap = nan_reports(expression_case("t", "where(x > 0, sqrt(x), 0)", {"x": -1.0}, "t"))
     assert trap["pytorch"] == "Function 'SqrtBackward0' returned nan values in its 0th output."
@@ -253,7 +253,7 @@ def test_framework_nan_reports():
 def seed_views():
     pytest.importorskip("torch")
     pytest.importorskip("jax")
-    from adapters.framework_trace import frameworks
+    from refad.adapters.framework_trace import frameworks
 
     case = expression_case("seed", SEED, {"x": 1.0, "y": 2.0}, "seed")
     t = trace(case.fn, case.inputs, order=2)
@@ -289,7 +289,7 @@ def test_jaxprs_and_framework_numbers_equal_refads(seed_views):
 
 def test_torch_names_differently_where_it_computes_differently():
     pytest.importorskip("torch")
-    from adapters.framework_trace import torch_view
+    from refad.adapters.framework_trace import torch_view
 
     case = expression_case("t", "2 / x + square(x)", {"x": 0.5}, "t")
     graph = torch_view(case, trace(case.fn, case.inputs))["graph"]
@@ -301,7 +301,7 @@ def test_torch_names_differently_where_it_computes_differently():
 
 
 def test_ulp_distance():
-    from adapters.framework_trace import ulp_distance
+    from refad.adapters.framework_trace import ulp_distance
 
     assert ulp_distance(1.0, np.nextafter(1.0, 2.0)) == 1
     assert ulp_distance(-0.0, 0.0) == 0
@@ -312,7 +312,7 @@ def test_ulp_distance():
 
 def test_analytic_derivative_is_the_textbooks():
     pytest.importorskip("sympy")
-    from adapters.framework_trace import analytic
+    from refad.adapters.framework_trace import analytic
 
     exact = analytic(expression_case("seed", SEED, {"x": 1.0, "y": 2.0}, "seed"), order=2)
     assert exact["gradients"]["x"]["formula"] == "y + cos(x)"
@@ -378,7 +378,7 @@ def test_bad_input_exits_2_with_one_line(capsys, args, message):
 
 
 def _json_ready(value):
-    from reports.writers import json_ready
+    from refad.reports.writers import json_ready
     return json_ready(value)
 
 

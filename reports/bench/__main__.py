@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from reports.usage import UsageError
+from refad.reports.usage import UsageError
 
 from .command import add_arguments, run_bench
 

@@ -62,7 +62,7 @@ def run_bench(args: argparse.Namespace) -> int:
     import datetime
     from pathlib import Path
 
-    from reports.usage import UsageError
+    from refad.reports.usage import UsageError
 
     from . import engines, output, suite, targets
     from .workloads import plan_for

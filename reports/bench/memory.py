@@ -96,7 +96,7 @@ def measure_peak(workload_key: str, engine: str, size: int, timeout: float = 300
     Raises:
         RuntimeError: naming the cell and the child's last line of error output.
     """
-    command = [sys.executable, "-m", "reports.bench.memory", workload_key, engine, str(size)]
+    command = [sys.executable, "-m", "refad.reports.bench.memory", workload_key, engine, str(size)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env=environment(), cwd=ROOT)

@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from reports.writers import atomic_write, json_ready
+from refad.reports.writers import atomic_write, json_ready
 
 from .engines import ENGINES
 from .workloads import WORKLOADS

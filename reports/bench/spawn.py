@@ -23,7 +23,7 @@ def spawn(plan, keys: list[str], cells: list[tuple[str, int]],
     job = {"mode": plan.mode, "repeats": plan.repeats, "keys": keys,
            "cells": [list(cell) for cell in cells],
            "seen": {engine: list(last) for engine, last in seen.items()}}
-    done = subprocess.run([sys.executable, "-m", "reports.bench.worker"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "refad.reports.bench.worker"], cwd=ROOT,
                           env=environment(), input=json.dumps(job), text=True,
                           stdout=subprocess.PIPE, stderr=None)
     if done.returncode != 0:

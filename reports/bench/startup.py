@@ -18,7 +18,7 @@ SEED_ARGS = ("grad", "x*y + sin(x)", "x=1", "y=2")
 
 def commands(backends: tuple[str, ...] | None) -> tuple[dict[str, list[str]], dict[str, str]]:
     """{label: argv} to time, and {label: reason} for backends that cannot run here."""
-    import adapters
+    from refad import adapters
 
     runnable = {"refad --help": ["--help"]}
     skipped = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from reports.writers import json_ready
+from refad.reports.writers import json_ready
 
 from .engines import session
 from .suite import time_cells
